@@ -1,0 +1,58 @@
+/** Timing and peak-memory measurement of commands, shared by the bench sections. */
+
+/** Wall-clock seconds and peak resident memory (MiB) of one run of a command. */
+export interface Measurement {
+  seconds: number;
+  peakMiB: number;
+  stdout: string;
+}
+
+/** Runs `cmd args` under GNU time (for the peak RSS) and times it; throws if it fails. */
+export async function measure(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string> } = {},
+): Promise<Measurement> {
+  const t0 = performance.now();
+  const r = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%M", cmd, ...args],
+    env: opts.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const seconds = (performance.now() - t0) / 1000;
+  const err = new TextDecoder().decode(r.stderr).trim().split("\n");
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${err.join(" ")}`);
+  return { seconds, peakMiB: Number(err[err.length - 1]) / 1024, stdout: new TextDecoder().decode(r.stdout) };
+}
+
+/** The best (lowest-time) of `n` runs, so one noisy run does not decide the ratio. */
+export async function best(n: number, run: () => Promise<Measurement>): Promise<Measurement> {
+  let b: Measurement | null = null;
+  for (let i = 0; i < n; i++) {
+    const m = await run();
+    if (!b || m.seconds < b.seconds) b = m;
+  }
+  return b!;
+}
+
+/** The argv that runs bootcfs: `$BOOTCFS_BIN` when set, else `deno run main.ts`. */
+export function bootcfsArgv(): [string, string[]] {
+  const bin = Deno.env.get("BOOTCFS_BIN");
+  if (bin) return [bin, []];
+  return [Deno.execPath(), ["run", "--allow-all", "--quiet", new URL("../../main.ts", import.meta.url).pathname]];
+}
+
+/** Writes `size` bytes of incompressible data to `path` in 1 MiB chunks. */
+export function writeRandomFile(path: string, size: number): void {
+  using f = Deno.openSync(path, { write: true, create: true, truncate: true });
+  const buf = new Uint8Array(1 << 20);
+  crypto.getRandomValues(buf.subarray(0, 65536));
+  for (let i = 1; i < 16; i++) buf.copyWithin(i * 65536, 0, 65536);
+  for (let done = 0, k = 0; done < size; k++) {
+    new DataView(buf.buffer).setUint32(0, k); // every chunk differs
+    const n = Math.min(buf.length, size - done);
+    f.writeSync(buf.subarray(0, n));
+    done += n;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Runs bootcfs as a separate process, the way a user does: the compiled binary when
+ * `$BOOTCFS_BIN` names one, else `deno run main.ts` (both must behave the same).
+ */
+import { REPO_ROOT } from "./paths.ts";
+
+/** What a finished bootcfs process left behind. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bootcfs ...args` and collects its output. */
+export async function bootcfs(
+  args: string[],
+  opts: { env?: Record<string, string>; stdin?: Uint8Array; cwd?: string } = {},
+): Promise<CliResult> {
+  const bin = Deno.env.get("BOOTCFS_BIN");
+  const child = new Deno.Command(bin ?? Deno.execPath(), {
+    args: bin ? args : ["run", "--allow-all", "--quiet", `${REPO_ROOT}/main.ts`, ...args],
+    env: { NO_COLOR: "1", ...opts.env },
+    cwd: opts.cwd,
+    stdin: opts.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(opts.stdin);
+    await w.close();
+  }
+  const r = await child.output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+/** Runs an external tool and returns its stdout; throws with its stderr if it fails. */
+export async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
+  const r = await new Deno.Command(cmd, { args, cwd: opts.cwd, stdout: "piped", stderr: "piped" }).output();
+  const dec = new TextDecoder();
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${dec.decode(r.stderr)}`);
+  return dec.decode(r.stdout);
+}
