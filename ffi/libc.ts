@@ -35,6 +35,9 @@ const lib = Deno.dlopen(
     bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
     sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
     recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+    unlink: { parameters: ["buffer"], result: "i32" },
+    unlink_nb: { name: "unlink", parameters: ["buffer"], result: "i32", nonblocking: true },
+    copy_file_range: { parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"], result: "isize" },
     __errno_location: { parameters: [], result: "pointer" },
     strerror: { parameters: ["i32"], result: "pointer" },
   } as const,
@@ -76,6 +79,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   75: "EOVERFLOW",
   90: "EMSGSIZE",
   95: "EOPNOTSUPP",
+  98: "EADDRINUSE",
   111: "ECONNREFUSED",
   129: "EKEYREJECTED",
 };
@@ -223,16 +227,6 @@ export function measureVerity(fd: number, what = `fd ${fd}`): { alg: number; dig
   return { alg: v.getUint16(0, true), digest: arg.slice(4, 4 + size) };
 }
 
-/**
- * True if `e` is the error a verity ioctl gives when the kernel or the filesystem cannot do
- * fs-verity at all: EOPNOTSUPP (no CONFIG_FS_VERITY, or ext4/btrfs without the feature) or ENOTTY
- * (filesystems that do not know the ioctl, e.g. xfs). ENODATA (supported, but not enabled on this
- * file) is not included.
- */
-export function isVerityUnsupported(e: unknown): boolean {
-  return e instanceof SyscallError && (e.code === "EOPNOTSUPP" || e.code === "ENOTTY");
-}
-
 /** umount2(2). */
 export function umount2(path: string, flags = 0): void {
   check(lib.symbols.umount2(cstr(path), flags), "umount2", path);
@@ -266,9 +260,9 @@ function contextMessages(fsfd: number): string {
  */
 export function fsconfig(fsfd: number, key: string | null, value?: string | null): void {
   const cmd = key === null ? FSCONFIG_CMD_CREATE : value == null ? FSCONFIG_SET_FLAG : FSCONFIG_SET_STRING;
-  const r = Number(
-    lib.symbols.sys_fsconfig(SYS_FSCONFIG, fsfd, cmd, key === null ? null : cstr(key), value ? cstr(value) : null, 0),
-  );
+  // An empty string is a value too (SET_STRING with ""), not a flag.
+  const v = value != null ? cstr(value) : null;
+  const r = Number(lib.symbols.sys_fsconfig(SYS_FSCONFIG, fsfd, cmd, key === null ? null : cstr(key), v, 0));
   if (r < 0) {
     const e = errnoView.getInt32();
     const what = key === null ? "create" : value == null ? key : `${key}=${value}`;
@@ -288,9 +282,14 @@ export function fsconfigFd(fsfd: number, key: string, fd: number): void {
   }
 }
 
-/** fsmount(2): a detached mount fd from a created context. */
+/** fsmount(2): a detached mount fd from a created context. A failure carries the kernel's message. */
 export function fsmount(fsfd: number, attrs: number): number {
-  return check(lib.symbols.sys_fsmount(SYS_FSMOUNT, fsfd, FSMOUNT_CLOEXEC, attrs), "fsmount", `fd ${fsfd}`);
+  const r = Number(lib.symbols.sys_fsmount(SYS_FSMOUNT, fsfd, FSMOUNT_CLOEXEC, attrs));
+  if (r < 0) {
+    const e = errnoView.getInt32();
+    throw new SyscallError("fsmount", `fd ${fsfd}`, e, contextMessages(fsfd) || undefined);
+  }
+  return r;
 }
 
 /** move_mount(2) of a detached mount fd onto `target`. */
@@ -374,4 +373,51 @@ export function llistxattr(path: string): string[] {
     const e = errnoView.getInt32();
     if (e !== 34) throw new SyscallError("llistxattr", path, e);
   }
+}
+
+/** unlink(2): removes a file or symlink (never a directory). */
+export function unlink(path: string): void {
+  check(lib.symbols.unlink(cstr(path)), "unlink", path);
+}
+
+/**
+ * Unlinks every path, `concurrency` at a time on FFI worker threads (GC removes up to hundreds of
+ * thousands of files; on a slow disk this is about 3× faster). errno cannot be read after a
+ * threaded call, so a failed one is retried on this thread, which throws with the real errno.
+ */
+export async function unlinkAll(paths: string[], concurrency = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const path = paths[next++];
+      if (await lib.symbols.unlink_nb(cstr(path)) < 0) unlink(path);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
+}
+
+const offIn = new BigInt64Array(1);
+
+/**
+ * copy_file_range(2) of `len` bytes from `srcFd` at `srcOffset` to the current position of
+ * `dstFd`, looping over short copies, so the kernel copies (or reflinks) while userspace only
+ * reads for hashing. Throws a {@link SyscallError} (EXDEV, EINVAL, EOPNOTSUPP… when the pair of
+ * files does not allow it) only if nothing was copied; returns the bytes copied, fewer only at end
+ * of file.
+ */
+export function copyFileRange(srcFd: number, srcOffset: number, dstFd: number, len: number, what: string): number {
+  let done = 0;
+  while (done < len) {
+    offIn[0] = BigInt(srcOffset + done);
+    const n = Number(lib.symbols.copy_file_range(srcFd, offIn, dstFd, null, BigInt(len - done), 0));
+    if (n < 0) {
+      const err = new SyscallError("copy_file_range", what, errnoView.getInt32());
+      // Part of the data already went: the caller cannot fall back to writing this block.
+      if (done > 0) throw new Error(`${what}: copy failed part-way`, { cause: err });
+      throw err;
+    }
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }

@@ -5,11 +5,19 @@
  * speed ratio = reference seconds / bootcfs seconds (≥ 1 means bootcfs is faster).
  */
 import { formatTable } from "../../lib/cli/output.ts";
+import { bench as erofs } from "./erofs.ts";
 import { bench as fsverity } from "./fsverity.ts";
+import { bench as registry } from "./registry.ts";
+import { bench as repository } from "./repository.ts";
+import { bench as tar } from "./tar.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
 
 const SECTIONS: Record<string, BenchSection> = {
   fsverity,
+  erofs,
+  repository,
+  tar,
+  registry,
 };
 
 const wanted = Deno.args.length ? Deno.args : Object.keys(SECTIONS);

@@ -1,0 +1,95 @@
+/**
+ * Kernel fs-verity on open files (composefs-formats.md §2.2), with the errno mapping composefs-rs
+ * uses, and the userspace fallback for filesystems or kernels without fs-verity.
+ *
+ * @module
+ */
+import {
+  close,
+  enableVerity,
+  FS_VERITY_HASH_ALG,
+  measureVerity,
+  O_NOFOLLOW,
+  O_RDONLY,
+  open,
+  pread,
+  SyscallError,
+} from "../../ffi/libc.ts";
+import { FsVerityHasher, type HashAlg } from "./digest.ts";
+
+/** The kernel's answer about one file. */
+export type Measured =
+  | { state: "enabled"; digest: Uint8Array }
+  | { state: "missing" } // the filesystem supports verity, this file has none
+  | { state: "unsupported" }; // the filesystem or kernel has no fs-verity
+
+const UNSUPPORTED = new Set(["ENOTTY", "EOPNOTSUPP", "ENOSYS"]);
+
+/** FS_IOC_MEASURE_VERITY on `fd`; a digest of another algorithm or size is an error. */
+export function measureFd(fd: number, alg: HashAlg, what: string): Measured {
+  try {
+    const m = measureVerity(fd, what);
+    if (m.alg !== FS_VERITY_HASH_ALG[alg]) {
+      throw new Error(`${what}: fs-verity uses algorithm ${m.alg}, expected ${alg}`);
+    }
+    return { state: "enabled", digest: m.digest };
+  } catch (e) {
+    if (e instanceof SyscallError && e.code === "ENODATA") return { state: "missing" };
+    if (e instanceof SyscallError && UNSUPPORTED.has(e.code)) return { state: "unsupported" };
+    throw e;
+  }
+}
+
+/**
+ * FS_IOC_ENABLE_VERITY on a read-only `fd`. Returns false when the filesystem has no fs-verity;
+ * "already enabled" counts as success. ETXTBSY (a writer still open somewhere) is retried 3×.
+ */
+export function enableFd(fd: number, alg: HashAlg, what: string): boolean {
+  for (let attempt = 0;; attempt++) {
+    try {
+      enableVerity(fd, alg, what);
+      return true;
+    } catch (e) {
+      if (!(e instanceof SyscallError)) throw e;
+      if (e.code === "EEXIST") return true;
+      if (UNSUPPORTED.has(e.code)) return false;
+      if (e.code === "ETXTBSY" && attempt < 3) {
+        const until = Date.now() + 1;
+        while (Date.now() < until) { /* 1 ms, synchronously: the caller holds fds */ }
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+/** The fs-verity digest of everything readable from `fd`, computed in userspace (1 MiB reads). */
+export function hashFd(fd: number, alg: HashAlg, what: string): Uint8Array {
+  const h = new FsVerityHasher(alg);
+  const buf = new Uint8Array(1 << 20);
+  for (let off = 0;;) {
+    const n = pread(fd, buf, off, what);
+    if (n === 0) break;
+    h.update(buf.subarray(0, n));
+    off += n;
+  }
+  return h.digest();
+}
+
+/** How a digest was obtained. */
+export type DigestSource = "kernel" | "userspace";
+
+/**
+ * The fs-verity digest of the file at `path` (a symlink is not followed): the kernel's when the
+ * file has verity, computed in userspace otherwise (the file's content is read).
+ */
+export function fileDigest(path: string, alg: HashAlg): { digest: Uint8Array; source: DigestSource } {
+  const fd = open(path, O_RDONLY | O_NOFOLLOW);
+  try {
+    const m = measureFd(fd, alg, path);
+    if (m.state === "enabled") return { digest: m.digest, source: "kernel" };
+    return { digest: hashFd(fd, alg, path), source: "userspace" };
+  } finally {
+    close(fd);
+  }
+}

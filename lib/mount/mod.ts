@@ -1,0 +1,7 @@
+/**
+ * Mounting composefs images and reading the mount table.
+ *
+ * @module
+ */
+export * from "./composefs.ts";
+export * from "./mountinfo.ts";

@@ -1,0 +1,8 @@
+/**
+ * Podman libpod client and transient service: see README.md.
+ *
+ * @module
+ */
+export * from "./client.ts";
+export * from "./pull_stream.ts";
+export * from "./service.ts";

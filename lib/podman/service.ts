@@ -1,0 +1,328 @@
+/**
+ * A transient `podman system service` against bootcfs's own containers-storage root, as bootc
+ * starts one (bootc-layout.md §5.1, test-rig.md §2.2): started on demand, always stopped, and its
+ * overlay leftovers unmounted.
+ *
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import { MNT_DETACH, umount2 } from "../../ffi/libc.ts";
+import { LibpodClient } from "./client.ts";
+
+/** How to start the service. */
+export interface PodmanServiceOptions {
+  /** containers-storage graph root (`--root`). */
+  root: string;
+  /** Run root (`--runroot`): locks and mount state; under `/run` normally; at most 50 characters. */
+  runroot: string;
+  /** Socket path (default `<runroot>/podman.sock`). A stale file there is removed. */
+  socketPath?: string;
+  /** `overlay` (default) or `vfs`; one root holds only one driver. */
+  storageDriver?: "overlay" | "vfs";
+  /** The podman binary (default `podman` from PATH). */
+  podman?: string;
+  /** registries.conf for the service (`CONTAINERS_REGISTRIES_CONF`), e.g. to mark a registry insecure. */
+  registriesConf?: string;
+  /** Where the service's stderr goes (appended); by default only its tail is kept for errors. */
+  logFile?: string;
+  /** How long to wait for `/_ping` (default 15 s). */
+  readyTimeoutMs?: number;
+}
+
+const STDERR_TAIL = 4096;
+/** containers-storage refuses longer run roots ("the specified runroot is longer than 50 characters"). */
+const MAX_RUNROOT = 50;
+
+/** Services started by this process, stopped on Ctrl-C. */
+const live = new Set<PodmanService>();
+let sigintInstalled = false;
+
+function onSigint(): void {
+  const stops = [...live].map((s) => s.stop().catch(() => {}));
+  Promise.all(stops).finally(() => Deno.exit(130));
+}
+
+function track(service: PodmanService, add: boolean): void {
+  if (add) live.add(service);
+  else live.delete(service);
+  if (live.size > 0 && !sigintInstalled) {
+    Deno.addSignalListener("SIGINT", onSigint);
+    sigintInstalled = true;
+  } else if (live.size === 0 && sigintInstalled) {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    sigintInstalled = false;
+  }
+}
+
+/** The NUL-separated command line of `pid`, or undefined if no such process. */
+function cmdline(pid: number): string[] | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+  } catch {
+    return undefined;
+  }
+}
+
+/** True if `pid` is a `podman … system service` for `socketPath`. */
+function isOurService(pid: number, socketPath: string): boolean {
+  const args = cmdline(pid);
+  if (!args) return false;
+  const text = args.join(" ");
+  return text.includes("system service") && text.includes(socketPath);
+}
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** Decodes the octal escapes of a `/proc/mounts` field (`\040` = space). */
+function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** True if a process other than this one has `root` on its command line (it may still use the store). */
+function rootInUse(root: string): boolean {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    const args = cmdline(Number(e.name));
+    if (args?.some((a) => a === root || a === `--root=${root}`)) return true;
+  }
+  return false;
+}
+
+/**
+ * Unmounts what containers-storage's overlay driver leaves behind under `root` after its process
+ * was stopped (`<root>/overlay` bind-mounted onto itself, test-rig.md §2.2), deepest first. Does
+ * nothing while another process still names `root` on its command line.
+ */
+export function cleanupOverlayMounts(root: string): void {
+  const abs = resolve(root);
+  if (rootInUse(abs)) return;
+  for (let round = 0; round < 16; round++) {
+    const targets = Deno.readTextFileSync("/proc/mounts").split("\n")
+      .map((l) => unescapeMountField(l.split(" ")[1] ?? ""))
+      .filter((m) => m.startsWith(`${abs}/`) && (m.endsWith("/overlay") || m.endsWith("/merged")))
+      .sort((a, b) => b.length - a.length);
+    if (targets.length === 0) return;
+    for (const t of targets) {
+      try {
+        umount2(t, 0);
+      } catch {
+        umount2(t, MNT_DETACH);
+      }
+    }
+  }
+}
+
+/**
+ * A running `podman system service`. Start it with {@link PodmanService.start} and always
+ * {@link PodmanService.stop} it (or use {@link withPodmanService}); Ctrl-C stops every live
+ * service before the process exits.
+ *
+ * @example
+ * ```ts
+ * const svc = await PodmanService.start({ root: "/var/lib/bootcfs/storage", runroot: "/run/bootcfs/storage" });
+ * try {
+ *   await svc.client.pull("quay.io/fedora/fedora-bootc:42");
+ * } finally {
+ *   await svc.stop();
+ * }
+ * ```
+ */
+export class PodmanService {
+  /** The socket the service listens on. */
+  readonly socketPath: string;
+  /** The storage root it serves. */
+  readonly root: string;
+  /** Process id of the service. */
+  readonly pid: number;
+  /** A libpod client on the socket (closed by {@link PodmanService.stop}). */
+  readonly client: LibpodClient;
+  #child: Deno.ChildProcess;
+  #stderr: Promise<string>;
+  #stopped = false;
+
+  private constructor(
+    socketPath: string,
+    root: string,
+    child: Deno.ChildProcess,
+    stderr: Promise<string>,
+  ) {
+    this.socketPath = socketPath;
+    this.root = root;
+    this.pid = child.pid;
+    this.#child = child;
+    this.#stderr = stderr;
+    this.client = new LibpodClient(socketPath);
+  }
+
+  /**
+   * Starts the service and waits until `/_ping` answers. Throws if podman is not installed, exits
+   * early (with its stderr), or does not answer in time; nothing is left running on failure.
+   */
+  static async start(options: PodmanServiceOptions): Promise<PodmanService> {
+    const root = resolve(options.root);
+    const runroot = resolve(options.runroot);
+    const socketPath = resolve(options.socketPath ?? `${runroot}/podman.sock`);
+    const podman = options.podman ?? "podman";
+    if (runroot.length > MAX_RUNROOT) {
+      throw new Error(
+        `starting the podman service: runroot ${runroot} is longer than the ${MAX_RUNROOT} characters podman allows`,
+      );
+    }
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.mkdir(runroot, { recursive: true });
+    await Deno.mkdir(dirname(socketPath), { recursive: true });
+    await removeIfExists(socketPath);
+    const env: Record<string, string> = {};
+    if (options.registriesConf) env.CONTAINERS_REGISTRIES_CONF = resolve(options.registriesConf);
+    const args = [
+      "--root",
+      root,
+      "--runroot",
+      runroot,
+      "--storage-driver",
+      options.storageDriver ?? "overlay",
+      "system",
+      "service",
+      "--time=0",
+      `unix://${socketPath}`,
+    ];
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(podman, { args, env, stdin: "null", stdout: "null", stderr: "piped", detached: true })
+        .spawn();
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new Error(
+          podman.includes("/")
+            ? `starting the podman service: ${podman} does not exist`
+            : `starting the podman service: "${podman}" is not in PATH (install the Debian package podman)`,
+        );
+      }
+      throw new Error(`starting the podman service: ${(e as Error).message}`);
+    }
+    const stderr = collectStderr(child.stderr, options.logFile);
+    const service = new PodmanService(socketPath, root, child, stderr);
+    track(service, true);
+    try {
+      await service.#waitReady(options.readyTimeoutMs ?? 15_000);
+    } catch (e) {
+      await service.stop();
+      throw e;
+    }
+    return service;
+  }
+
+  async #waitReady(timeoutMs: number): Promise<void> {
+    let exited: Deno.CommandStatus | undefined;
+    this.#child.status.then((s) => exited = s);
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      if (exited) {
+        const tail = (await this.#stderr).trim().split("\n").slice(-3).join(" | ");
+        throw new Error(`the podman service exited with status ${exited.code} before it was ready: ${tail}`);
+      }
+      try {
+        await Deno.stat(this.socketPath);
+        await this.client.ping();
+        return;
+      } catch (e) {
+        lastError = e;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the podman service did not answer on ${this.socketPath} within ${timeoutMs} ms`, {
+      cause: lastError,
+    });
+  }
+
+  /** True while the service process has not exited. */
+  get running(): boolean {
+    return !this.#stopped && isOurService(this.pid, this.socketPath);
+  }
+
+  /**
+   * Stops the service: SIGTERM (only if the PID is still a `system service` on our socket), up to
+   * 10 s grace, then SIGKILL; removes the socket and unmounts overlay leftovers under the root.
+   * Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.client.close();
+    try {
+      if (isOurService(this.pid, this.socketPath)) {
+        try {
+          Deno.kill(this.pid, "SIGTERM");
+        } catch {
+          // Exited in between.
+        }
+        const grace = new Promise<"timeout">((r) => {
+          const t = setTimeout(() => r("timeout"), 10_000);
+          this.#child.status.finally(() => clearTimeout(t));
+        });
+        if (await Promise.race([this.#child.status, grace]) === "timeout") {
+          try {
+            Deno.kill(this.pid, "SIGKILL");
+          } catch {
+            // Exited in between.
+          }
+        }
+      }
+      await this.#child.status;
+      await this.#stderr;
+      await removeIfExists(this.socketPath);
+      cleanupOverlayMounts(this.root);
+    } finally {
+      track(this, false);
+    }
+  }
+
+  /** The last few KiB of the service's stderr (complete once the service has stopped). */
+  stderrTail(): Promise<string> {
+    return this.#stderr;
+  }
+}
+
+/** Reads the service's stderr to its end, keeping the tail and appending everything to `logFile`. */
+async function collectStderr(stream: ReadableStream<Uint8Array>, logFile?: string): Promise<string> {
+  const log = logFile ? await Deno.open(logFile, { append: true, create: true }) : undefined;
+  let tail = "";
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of stream) {
+      if (log) await log.write(chunk);
+      tail = (tail + decoder.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
+    }
+  } finally {
+    log?.close();
+  }
+  return tail;
+}
+
+/**
+ * Runs `fn` with a started service and stops it afterwards, whether `fn` succeeds, throws, or
+ * the user presses Ctrl-C.
+ *
+ * @example
+ * ```ts
+ * const id = await withPodmanService({ root, runroot }, (svc) => svc.client.pull(ref).then((r) => r.id));
+ * ```
+ */
+export async function withPodmanService<T>(
+  options: PodmanServiceOptions,
+  fn: (service: PodmanService) => Promise<T>,
+): Promise<T> {
+  const service = await PodmanService.start(options);
+  try {
+    return await fn(service);
+  } finally {
+    await service.stop();
+  }
+}

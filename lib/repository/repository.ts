@@ -1,0 +1,916 @@
+/**
+ * A composefs repository directory shared with composefs-rs v0.9.0 (composefs-formats.md §1,
+ * oci-and-boot.md §1): `meta.json`, content-addressed objects, stream and image links, refs and
+ * the repository lock.
+ *
+ * Durability: objects are written without a per-object fsync (as composefs-rs) but are named
+ * only by {@link Repository.sync} — syncfs, name the queued objects, syncfs — which runs before any
+ * `streams/` or `images/` link (or ref) is made. A crash therefore never leaves a named object with
+ * other content or a link to a missing object; it can only lose data nothing refers to yet.
+ *
+ * @module
+ */
+import {
+  close,
+  copyFileRange,
+  ficlone,
+  flock,
+  fsync,
+  linkFd,
+  LOCK_EX,
+  LOCK_NB,
+  LOCK_SH,
+  LOCK_UN,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_RDONLY,
+  O_RDWR,
+  open,
+  openTmpfile,
+  pread,
+  read,
+  RENAME_NOREPLACE,
+  renameat2,
+  syncfs,
+  SyscallError,
+  unlink,
+  unlinkAll,
+  writeAll,
+} from "../../ffi/libc.ts";
+import { fsverityDigest, FsVerityHasher, type HashAlg } from "../fsverity/digest.ts";
+import { enableFd, hashFd, measureFd } from "../fsverity/kernel.ts";
+import { SplitStream, SplitStreamWriter } from "../splitstream/mod.ts";
+import {
+  type Access,
+  checkAccess,
+  type ErofsFormats,
+  newMeta,
+  parseMeta,
+  type RepoMeta,
+  sameMeta,
+  serializeMeta,
+} from "./meta.ts";
+import {
+  checkEntryName,
+  checkRefName,
+  type LinkKind,
+  parseObjectLinkTarget,
+  parseRefTarget,
+  relativeTarget,
+} from "./names.ts";
+import { type ObjectId, objectIdFromBytes, objectSubpath } from "./objectid.ts";
+
+/** How an object came to be in the repository. */
+export type StoreMethod = "copied" | "reflinked" | "hardlinked" | "present";
+
+/** Result of storing an object. */
+export interface Stored {
+  id: ObjectId;
+  method: StoreMethod;
+  size: number;
+}
+
+/** Options of {@link Repository.open}. */
+export interface OpenOptions {
+  /** Open for reading only (no writes, no exclusive lock). */
+  readOnly?: boolean;
+  /** Receives notes a user should see in verbose output (insecure mode, fallbacks). */
+  log?: (message: string) => void;
+}
+
+/** Options of {@link Repository.init}. */
+export interface InitOptions extends OpenOptions {
+  alg: HashAlg;
+  formats: ErofsFormats;
+  /** Create without fs-verity on `meta.json` (required on filesystems without fs-verity). */
+  insecure?: boolean;
+}
+
+const enc = new TextEncoder();
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const IO_SIZE = 1 << 20;
+
+function randomName(prefix: string): string {
+  const r = crypto.getRandomValues(new Uint8Array(12));
+  return prefix + Array.from(r, (b) => ALNUM[b % ALNUM.length]).join("");
+}
+
+function errnoCode(e: unknown): string | undefined {
+  if (e instanceof SyscallError) return e.code;
+  if (e instanceof Deno.errors.AlreadyExists) return "EEXIST";
+  if (e instanceof Deno.errors.NotFound) return "ENOENT";
+  return undefined;
+}
+
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/**
+ * How many stored objects may wait unnamed (each holds an fd): a quarter of the fd limit, at most
+ * 4096, so imports sync in large batches without running out of descriptors.
+ */
+function pendingLimit(): number {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) => l.startsWith("Max open files"));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    if (Number.isFinite(soft) && soft > 0) return Math.max(16, Math.min(4096, Math.floor(soft / 4)));
+  } catch { /* no /proc: be conservative */ }
+  return 256;
+}
+
+/** A staging file for a new object: anonymous (O_TMPFILE) or, where unsupported, named. */
+interface Staging {
+  fd: number;
+  /** Repository-relative path of a named staging file; null for O_TMPFILE. */
+  name: string | null;
+}
+
+/** An open repository. Holds a shared `flock` on the directory until {@link close}. */
+export class Repository {
+  /** The repository directory. */
+  readonly path: string;
+  readonly meta: RepoMeta;
+  /** True when `meta.json` has no fs-verity: objects may lack verity, digests are computed in userspace. */
+  readonly insecure: boolean;
+  readonly access: Access;
+  #dirFd: number;
+  #log: (message: string) => void;
+  #noTmpfile = false;
+  #noVerity = false;
+  /** Stored objects not yet named: named by {@link sync} once their data is on disk. */
+  #pending = new Map<ObjectId, Staging & { size: number }>();
+  #pendingLimit = pendingLimit();
+  #noCopyRange = false;
+  /** `srcDev:dstDev` pairs where reflink (and then hardlink) already failed. */
+  #noReflink = new Set<string>();
+  #noHardlink = new Set<string>();
+  #dev: number | null = null;
+
+  private constructor(path: string, dirFd: number, meta: RepoMeta, insecure: boolean, opts: OpenOptions) {
+    this.path = path;
+    this.#dirFd = dirFd;
+    this.meta = meta;
+    this.insecure = insecure;
+    const access = checkAccess(meta);
+    this.access = opts.readOnly && access.mode === "read-write"
+      ? { mode: "read-only", reason: "opened read-only" }
+      : access;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  /** The hash algorithm of object IDs. */
+  get alg(): HashAlg {
+    return this.meta.alg;
+  }
+
+  /**
+   * Opens an existing repository: shared lock, `meta.json` checks (version, features, algorithm),
+   * secure/insecure detection from fs-verity on `meta.json`.
+   */
+  static open(path: string, opts: OpenOptions = {}): Repository {
+    const dirFd = open(path, O_RDONLY | O_DIRECTORY);
+    try {
+      flock(dirFd, LOCK_SH, path);
+      let text: string;
+      let metaFd: number;
+      try {
+        metaFd = open(`${path}/meta.json`, O_RDONLY | O_NOFOLLOW);
+      } catch (e) {
+        if (errnoCode(e) !== "ENOENT") throw e;
+        if (lstatOrNull(`${path}/objects`)?.isDirectory) {
+          throw new Error(
+            `${path} is a repository from composefs-rs before 0.7 (no meta.json); upgrade it with \`cfsctl init\``,
+          );
+        }
+        throw new Error(`${path} is not a composefs repository (no meta.json); create one with \`bootcfs repo init\``);
+      }
+      let meta: RepoMeta;
+      let insecure: boolean;
+      try {
+        text = new TextDecoder().decode(readAllFd(metaFd, `${path}/meta.json`));
+        meta = parseMeta(text);
+        const m = measureFd(metaFd, meta.alg, `${path}/meta.json`);
+        insecure = m.state !== "enabled";
+      } finally {
+        close(metaFd);
+      }
+      const repo = new Repository(path, dirFd, meta, insecure, opts);
+      if (insecure) {
+        repo.#log(
+          `repository ${path} is insecure: meta.json has no fs-verity; object digests are computed in userspace`,
+        );
+      }
+      if (repo.access.mode === "read-only" && !opts.readOnly) {
+        repo.#log(`repository ${path} is open read-only: ${repo.access.reason}`);
+      }
+      return repo;
+    } catch (e) {
+      close(dirFd);
+      throw e;
+    }
+  }
+
+  /**
+   * Creates a repository (or accepts an identical existing one) and opens it. Returns whether
+   * `meta.json` was newly written. Secure mode needs fs-verity on the filesystem.
+   */
+  static init(path: string, opts: InitOptions): { repo: Repository; created: boolean } {
+    try {
+      Deno.mkdirSync(path, { mode: 0o700 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const meta = newMeta(opts.alg, opts.formats);
+    let created = true;
+    try {
+      writeMetaFile(path, serializeMeta(meta), opts.alg, !opts.insecure);
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+      const existing = parseMeta(Deno.readTextFileSync(`${path}/meta.json`));
+      if (!sameMeta(existing, meta)) {
+        throw new Error(`${path} is already a repository with a different configuration (see its meta.json)`);
+      }
+      created = false;
+    }
+    return { repo: Repository.open(path, opts), created };
+  }
+
+  /** Names what is still queued (see {@link sync}), releases the lock and the directory fd. */
+  close(): void {
+    if (this.#dirFd < 0) return;
+    try {
+      if (this.#pending.size) this.sync();
+    } finally {
+      for (const p of this.#pending.values()) if (p.fd >= 0) close(p.fd);
+      this.#pending.clear();
+      flock(this.#dirFd, LOCK_UN, this.path);
+      close(this.#dirFd);
+      this.#dirFd = -1;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Throws unless writes are allowed. */
+  checkWritable(): void {
+    if (this.access.mode === "read-only") {
+      throw new Error(`repository ${this.path} is read-only: ${this.access.reason}`);
+    }
+  }
+
+  /** Absolute path of an object file. */
+  objectPath(id: ObjectId): string {
+    return `${this.path}/objects/${objectSubpath(id)}`;
+  }
+
+  /** True if the object is stored (named, or queued for the next {@link sync}); content not checked. */
+  hasObject(id: ObjectId): boolean {
+    return this.#pending.has(id) || (lstatOrNull(this.objectPath(id))?.isFile ?? false);
+  }
+
+  /**
+   * Makes everything stored so far durable and visible: syncfs, then name the queued objects, then
+   * syncfs again so those names are on disk before any link that refers to them. Links to streams
+   * and images are made only after this.
+   */
+  sync(): void {
+    syncfs(this.#dirFd, this.path);
+    if (this.#pending.size === 0) return;
+    this.#publish();
+    syncfs(this.#dirFd, this.path);
+  }
+
+  /**
+   * Takes the exclusive lock (for GC). Polls every 50 ms for `waitMs` (Infinity = wait as long as it
+   * takes), calling `onWait` once; throws a clear error on timeout.
+   */
+  async lockExclusive(waitMs: number, onWait?: () => void): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (let first = true;; first = false) {
+      // A failed non-blocking conversion drops the shared lock: flock conversion is not atomic.
+      if (flock(this.#dirFd, LOCK_EX | LOCK_NB, this.path)) return;
+      if (Date.now() >= deadline) {
+        flock(this.#dirFd, LOCK_SH, this.path);
+        throw new Error(
+          `repository ${this.path} is in use by another process (bootcfs or cfsctl); garbage collection needs it alone`,
+        );
+      }
+      if (first) onWait?.();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Returns from the exclusive lock to the shared one. */
+  unlockExclusive(): void {
+    flock(this.#dirFd, LOCK_SH, this.path);
+  }
+
+  // ---- objects -------------------------------------------------------------------------------
+
+  #objectsDir(): string {
+    const dir = `${this.path}/objects`;
+    try {
+      Deno.mkdirSync(dir, { mode: 0o755 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    return dir;
+  }
+
+  #staging(): Staging {
+    const dir = this.#objectsDir();
+    if (!this.#noTmpfile) {
+      try {
+        return { fd: openTmpfile(dir, 0o644), name: null };
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code !== "EOPNOTSUPP" && code !== "EISDIR" && code !== "ENOSYS") throw e;
+        this.#noTmpfile = true;
+        this.#log(`${dir}: the filesystem has no O_TMPFILE; using named temporary files`);
+      }
+    }
+    for (let attempt = 0;; attempt++) {
+      const name = `objects/${randomName(".tmp-object-")}`;
+      try {
+        return { fd: open(`${this.path}/${name}`, O_CREAT | O_EXCL | O_RDWR, 0o644), name };
+      } catch (e) {
+        if (errnoCode(e) !== "EEXIST" || attempt >= 15) throw e;
+      }
+    }
+  }
+
+  #discard(s: Staging): void {
+    if (s.fd >= 0) close(s.fd);
+    if (s.name) Deno.removeSync(`${this.path}/${s.name}`);
+  }
+
+  /**
+   * The ID of staged content. fs-verity is enabled on a read-only reopen (the writable fd is closed
+   * first, as the kernel requires) and its digest used; a secure repository requires that. In an
+   * insecure repository on a filesystem without fs-verity the userspace digest (`computed`, or
+   * hashed now) is the ID; after the first such object, enabling is not tried again.
+   */
+  #verify(s: Staging, computed: Uint8Array | null): ObjectId {
+    const what = s.name ? `${this.path}/${s.name}` : `new object in ${this.path}/objects`;
+    if (this.insecure && this.#noVerity) return objectIdFromBytes(computed ?? hashFd(s.fd, this.alg, what));
+    const ro = open(`/proc/self/fd/${s.fd}`, O_RDONLY);
+    close(s.fd);
+    s.fd = ro;
+    if (!enableFd(ro, this.alg, what)) {
+      if (!this.insecure) {
+        throw new Error(`${this.path}: the filesystem has no fs-verity, which this secure repository requires`);
+      }
+      this.#noVerity = true;
+      this.#log(`${this.path}: the filesystem has no fs-verity; objects are named by digests computed in userspace`);
+      return objectIdFromBytes(computed ?? hashFd(ro, this.alg, what));
+    }
+    const m = measureFd(ro, this.alg, what);
+    if (m.state !== "enabled") throw new Error(`${what}: fs-verity was enabled but cannot be measured`);
+    const id = objectIdFromBytes(m.digest);
+    if (computed && objectIdFromBytes(computed) !== id) {
+      throw new Error(`${what}: the kernel's fs-verity digest differs from the computed one`);
+    }
+    return id;
+  }
+
+  /**
+   * Queues a staged object `id` to be named at the next {@link sync}, unless an object of that size
+   * is already there (or queued). The staging file stays unnamed (or under its temporary name)
+   * until its data is on disk, so a crash never leaves `objects/XX/…` with other content.
+   */
+  #finalize(s: Staging, id: ObjectId, size: number): "present" | "stored" {
+    const existing = this.#pending.has(id) ? null : lstatOrNull(this.objectPath(id));
+    if (this.#pending.has(id) || (existing?.isFile && existing.size === size)) {
+      this.#discard(s);
+      return "present";
+    }
+    if (s.name) {
+      close(s.fd); // the temporary name keeps the file
+      s.fd = -1;
+    }
+    this.#pending.set(id, { fd: s.fd, name: s.name, size });
+    // The queue owns the file now: error cleanup of the staging must not touch it.
+    s.fd = -1;
+    s.name = null;
+    if (this.#pending.size >= this.#pendingLimit) this.sync();
+    return "stored";
+  }
+
+  /** Names every queued object (its data is already on disk); an existing file of another size is replaced. */
+  #publish(): void {
+    for (const [id, p] of this.#pending) {
+      const dest = this.objectPath(id);
+      try {
+        Deno.mkdirSync(`${this.path}/objects/${id.slice(0, 2)}`, { mode: 0o755 });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+      const existing = lstatOrNull(dest);
+      // A file of another size cannot have this digest: it is damaged (e.g. cut short by a crash).
+      const replace = existing !== null && !(existing.isFile && existing.size === p.size);
+      if (replace) this.#log(`replacing damaged object ${dest} (size ${existing.size}, expected ${p.size})`);
+      try {
+        if (existing && !replace) {
+          if (p.name) unlink(`${this.path}/${p.name}`); // someone else stored it meanwhile
+        } else if (p.name && replace) Deno.renameSync(`${this.path}/${p.name}`, dest);
+        else if (p.name) renameat2(`${this.path}/${p.name}`, dest, RENAME_NOREPLACE);
+        else if (replace) {
+          const tmp = `${this.path}/objects/${randomName(".tmp-object-")}`;
+          linkFd(p.fd, tmp);
+          Deno.renameSync(tmp, dest);
+        } else linkFd(p.fd, dest);
+      } catch (e) {
+        if (errnoCode(e) !== "EEXIST") throw e;
+        if (p.name) unlink(`${this.path}/${p.name}`);
+      } finally {
+        if (p.fd >= 0) close(p.fd);
+        this.#pending.delete(id);
+      }
+    }
+  }
+
+  /** Stores `data` as an object (deduplicated by digest). */
+  ensureObject(data: Uint8Array): Stored {
+    this.checkWritable();
+    const digest = fsverityDigest(data, this.alg);
+    const id = objectIdFromBytes(digest);
+    const existing = this.#pending.has(id) ? null : lstatOrNull(this.objectPath(id));
+    if (this.#pending.has(id) || (existing?.isFile && existing.size === data.length)) {
+      return { id, method: "present", size: data.length };
+    }
+    const s = this.#staging();
+    try {
+      writeAll(s.fd, data, "new object");
+      const got = this.#verify(s, digest);
+      const m = this.#finalize(s, got, data.length);
+      return { id: got, method: m === "stored" ? "copied" : m, size: data.length };
+    } catch (e) {
+      this.#cleanup(s);
+      throw e;
+    }
+  }
+
+  #cleanup(s: Staging): void {
+    try {
+      this.#discard(s);
+    } catch { /* already closed or removed */ }
+  }
+
+  /** Stores the content of a stream of chunks as an object, hashing while copying. */
+  async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<Stored> {
+    this.checkWritable();
+    const s = this.#staging();
+    try {
+      const h = this.insecure ? new FsVerityHasher(this.alg) : null;
+      let size = 0;
+      for await (const chunk of source) {
+        writeAll(s.fd, chunk, "new object");
+        h?.update(chunk);
+        size += chunk.length;
+      }
+      const id = this.#verify(s, h ? h.digest() : null);
+      const m = this.#finalize(s, id, size);
+      return { id, method: m === "stored" ? "copied" : m, size };
+    } catch (e) {
+      this.#cleanup(s);
+      throw e;
+    }
+  }
+
+  /**
+   * Copies a regular file into a new object. The data moves inside the kernel (copy_file_range)
+   * while each 1 MiB block is read once for the userspace digest; where the pair of files does not
+   * allow copy_file_range, the blocks read are written instead.
+   */
+  #copyFromFd(fd: number, what: string): Stored {
+    const s = this.#staging();
+    try {
+      const h = this.insecure ? new FsVerityHasher(this.alg) : null;
+      const buf = new Uint8Array(IO_SIZE);
+      let size = 0;
+      for (;;) {
+        const n = pread(fd, buf, size, what);
+        if (n === 0) break;
+        const chunk = buf.subarray(0, n);
+        h?.update(chunk);
+        if (this.#noCopyRange || !this.#copyRange(fd, size, s.fd, n, what)) writeAll(s.fd, chunk, "new object");
+        size += n;
+      }
+      const id = this.#verify(s, h ? h.digest() : null);
+      const m = this.#finalize(s, id, size);
+      return { id, method: m === "stored" ? "copied" : m, size };
+    } catch (e) {
+      this.#cleanup(s);
+      throw e;
+    }
+  }
+
+  /** copy_file_range of one block; false (and not tried again) when the filesystems do not allow it. */
+  #copyRange(src: number, offset: number, dst: number, len: number, what: string): boolean {
+    try {
+      if (copyFileRange(src, offset, dst, len, what) !== len) {
+        throw new Error(`${what}: file shrank while being copied`);
+      }
+      return true;
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code !== "EXDEV" && code !== "EINVAL" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw e;
+      this.#noCopyRange = true;
+      return false;
+    }
+  }
+
+  #repoDev(): number {
+    return this.#dev ??= Deno.statSync(this.#objectsDir()).dev;
+  }
+
+  /**
+   * Stores an existing file as an object, trying a reflink, then a hardlink of the file itself,
+   * then a copy; the result says which. Failures of a method are remembered per device pair.
+   * `copyOnly` skips reflink and hardlink (for source files that may still change).
+   */
+  ensureObjectFromFile(path: string, opts: { copyOnly?: boolean } = {}): Stored {
+    this.checkWritable();
+    const src = open(path, O_RDONLY | O_NOFOLLOW);
+    try {
+      const st = Deno.statSync(`/proc/self/fd/${src}`);
+      if (!st.isFile) throw new Error(`${path}: not a regular file`);
+      if (opts.copyOnly) return this.#copyFromFd(src, path);
+      const pair = `${st.dev}:${this.#repoDev()}`;
+      if (!this.#noReflink.has(pair)) {
+        const s = this.#staging();
+        try {
+          ficlone(s.fd, src, path);
+          const id = this.#verify(s, null);
+          const m = this.#finalize(s, id, st.size);
+          return { id, method: m === "stored" ? "reflinked" : m, size: st.size };
+        } catch (e) {
+          this.#cleanup(s);
+          const code = errnoCode(e);
+          if (code !== "EOPNOTSUPP" && code !== "EXDEV" && code !== "EINVAL" && code !== "ENOTTY") throw e;
+          this.#noReflink.add(pair);
+          this.#log(`${path}: no reflinks from this filesystem into the repository (${code}); trying hardlinks`);
+        }
+      }
+      if (!this.#noHardlink.has(pair)) {
+        const stored = this.#hardlink(src, path, st.size);
+        if (stored) return stored;
+        this.#noHardlink.add(pair);
+        this.#log(`${path}: no hardlinks from this filesystem into the repository; copying`);
+      }
+      return this.#copyFromFd(src, path);
+    } finally {
+      close(src);
+    }
+  }
+
+  /** Links the source file itself into `objects/`; null when the filesystem pair does not allow it. */
+  #hardlink(src: number, path: string, size: number): Stored | null {
+    let id: ObjectId;
+    if (this.insecure) id = objectIdFromBytes(hashFd(src, this.alg, path));
+    else {
+      if (!enableFd(src, this.alg, path)) return null;
+      const m = measureFd(src, this.alg, path);
+      if (m.state !== "enabled") return null;
+      id = objectIdFromBytes(m.digest);
+    }
+    const dest = this.objectPath(id);
+    const existing = lstatOrNull(dest);
+    if (this.#pending.has(id) || (existing?.isFile && existing.size === size)) return { id, method: "present", size };
+    if (existing) return null; // a damaged object is replaced through the copy path
+    try {
+      Deno.mkdirSync(`${this.path}/objects/${id.slice(0, 2)}`, { mode: 0o755 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    try {
+      linkFd(src, dest);
+      return { id, method: "hardlinked", size };
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === "EEXIST") return { id, method: "present", size };
+      if (code === "EXDEV" || code === "EPERM" || code === "EMLINK") return null;
+      throw e;
+    }
+  }
+
+  /**
+   * Opens an object read-only without following symlinks. Where the file has kernel fs-verity its
+   * digest must equal `id`; a secure repository requires it.
+   */
+  openObject(id: ObjectId): number {
+    const p = this.#pending.get(id);
+    const path = p ? (p.name ? `${this.path}/${p.name}` : `/proc/self/fd/${p.fd}`) : this.objectPath(id);
+    const fd = open(path, p?.name || !p ? O_RDONLY | O_NOFOLLOW : O_RDONLY);
+    try {
+      const m = measureFd(fd, this.alg, path);
+      if (m.state === "enabled" && objectIdFromBytes(m.digest) !== id) {
+        throw new Error(`${path}: fs-verity digest ${objectIdFromBytes(m.digest)} does not match its name`);
+      }
+      if (m.state !== "enabled" && !this.insecure) throw new Error(`${path}: object has no fs-verity`);
+      return fd;
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+  }
+
+  /** The whole content of an object, checked against `id` (in userspace when there is no kernel verity). */
+  readObject(id: ObjectId): Uint8Array {
+    const fd = this.openObject(id);
+    let data: Uint8Array;
+    try {
+      data = readAllFd(fd, this.objectPath(id));
+    } finally {
+      close(fd);
+    }
+    if (objectIdFromBytes(fsverityDigest(data, this.alg)) !== id) {
+      throw new Error(`${this.objectPath(id)}: content does not match its name (corrupt or truncated object)`);
+    }
+    return data;
+  }
+
+  // ---- links and refs -------------------------------------------------------------------------
+
+  /** Creates or atomically replaces the symlink `link` (repository-relative) → `target` (repository-relative). */
+  #symlink(link: string, target: string): void {
+    const rel = relativeTarget(link, target);
+    const parts = link.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      try {
+        Deno.mkdirSync(`${this.path}/${parts.slice(0, i).join("/")}`, { mode: 0o755 });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+    }
+    const abs = `${this.path}/${link}`;
+    try {
+      Deno.symlinkSync(rel, abs);
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const st = lstatOrNull(abs);
+    if (st?.isSymlink && Deno.readLinkSync(abs) === rel) return;
+    if (st && !st.isSymlink) throw new Error(`${abs} exists and is not a symlink`);
+    for (let attempt = 0;; attempt++) {
+      const tmp = `${this.path}/${randomName(".symlink-")}`;
+      try {
+        Deno.symlinkSync(rel, tmp);
+      } catch (e) {
+        if (e instanceof Deno.errors.AlreadyExists && attempt < 15) continue;
+        throw e;
+      }
+      try {
+        Deno.renameSync(tmp, abs);
+        return;
+      } catch (e) {
+        Deno.removeSync(tmp);
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * The object a top-level `streams/<name>` or `images/<name>` link points at, or null when it does
+   * not exist. A link that is not exactly `../objects/XX/…` is refused, never followed.
+   */
+  linkedObject(kind: LinkKind, name: string): ObjectId | null {
+    checkEntryName(name, kind === "streams" ? "stream" : "image");
+    const abs = `${this.path}/${kind}/${name}`;
+    const st = lstatOrNull(abs);
+    if (!st) return null;
+    if (!st.isSymlink) throw new Error(`${abs} is not a symlink`);
+    const target = Deno.readLinkSync(abs);
+    const id = parseObjectLinkTarget(target, this.alg);
+    if (!id) {
+      throw new Error(`refusing ${abs}: its target ${JSON.stringify(target)} is not an object of this repository`);
+    }
+    return id;
+  }
+
+  /**
+   * The top-level entry a ref `<kind>/refs/<name>` points at, or null when there is no such ref.
+   * Targets other than the `../…/<entry>` form composefs-rs writes are refused.
+   */
+  refTarget(kind: LinkKind, name: string): string | null {
+    checkRefName(name);
+    const abs = `${this.path}/${kind}/refs/${name}`;
+    const st = lstatOrNull(abs);
+    if (!st) return null;
+    if (!st.isSymlink) throw new Error(`${abs} is not a symlink`);
+    const target = Deno.readLinkSync(abs);
+    const entry = parseRefTarget(name, target);
+    if (entry === null) throw new Error(`refusing ${abs}: its target ${JSON.stringify(target)} is not a ${kind} entry`);
+    return entry;
+  }
+
+  /** Resolves `name` (a top-level entry, or `refs/<ref>`) to the entry name and its object. */
+  resolve(kind: LinkKind, name: string): { entry: string; id: ObjectId } | null {
+    const entry = name.startsWith("refs/") ? this.refTarget(kind, name.slice(5)) : name;
+    if (entry === null) return null;
+    const id = this.linkedObject(kind, entry);
+    return id && { entry, id };
+  }
+
+  /** Sets `<kind>/refs/<name>` → `<kind>/<entry>`, replacing an existing ref atomically. */
+  setRef(kind: LinkKind, name: string, entry: string): void {
+    this.checkWritable();
+    checkRefName(name);
+    checkEntryName(entry, kind);
+    this.#symlink(`${kind}/refs/${name}`, `${kind}/${entry}`);
+  }
+
+  /** Removes `<kind>/refs/<name>`; false when there was none. */
+  removeRef(kind: LinkKind, name: string): boolean {
+    this.checkWritable();
+    checkRefName(name);
+    try {
+      Deno.removeSync(`${this.path}/${kind}/refs/${name}`);
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
+    }
+  }
+
+  /** All refs under `<kind>/refs/<prefix>` (recursive): name relative to `refs/`, and raw link target. */
+  listRefs(kind: LinkKind, prefix = ""): { name: string; target: string }[] {
+    if (prefix) checkRefName(prefix);
+    const out: { name: string; target: string }[] = [];
+    const walk = (rel: string) => {
+      const abs = `${this.path}/${kind}/refs${rel ? `/${rel}` : ""}`;
+      let entries: Deno.DirEntry[];
+      try {
+        entries = [...Deno.readDirSync(abs)];
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
+        throw e;
+      }
+      for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        const name = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isSymlink) out.push({ name, target: Deno.readLinkSync(`${abs}/${e.name}`) });
+        else if (e.isDirectory) walk(name);
+      }
+    };
+    walk(prefix);
+    return out;
+  }
+
+  // ---- streams ----------------------------------------------------------------------------------
+
+  /** A splitstream writer for this repository's algorithm. */
+  createStreamWriter(contentType: bigint): SplitStreamWriter {
+    return new SplitStreamWriter(this.alg, contentType);
+  }
+
+  /** Stores `bytes` as an object and appends it to `writer` as an external chunk. */
+  writeExternal(writer: SplitStreamWriter, bytes: Uint8Array): ObjectId {
+    const { id } = this.ensureObject(bytes);
+    writer.addExternal(id, bytes.length);
+    return id;
+  }
+
+  /** Finishes `writer`, stores it, and registers it as `streams/<contentId>` (and `streams/refs/<ref>`). */
+  writeStream(writer: SplitStreamWriter, contentId: string, ref?: string): ObjectId {
+    checkEntryName(contentId, "stream");
+    const { id } = this.ensureObject(writer.finish());
+    this.registerStream(id, contentId, ref);
+    return id;
+  }
+
+  /** Makes an already stored splitstream visible: syncfs, then `streams/<contentId>`, then the ref. */
+  registerStream(id: ObjectId, contentId: string, ref?: string): void {
+    this.checkWritable();
+    checkEntryName(contentId, "stream");
+    if (ref !== undefined) checkRefName(ref);
+    if (!this.hasObject(id)) throw new Error(`cannot register stream ${contentId}: object ${id} is missing`);
+    this.sync();
+    this.#symlink(`streams/${contentId}`, `objects/${objectSubpath(id)}`);
+    if (ref !== undefined) this.#symlink(`streams/refs/${ref}`, `streams/${contentId}`);
+  }
+
+  /** The object of `streams/<contentId>`, or null. */
+  hasStream(contentId: string): ObjectId | null {
+    return this.linkedObject("streams", contentId);
+  }
+
+  /** Points `streams/refs/<name>` at `streams/<contentId>` (the stream need not exist yet). */
+  nameStream(contentId: string, name: string): void {
+    this.setRef("streams", name, contentId);
+  }
+
+  /** Opens and parses the stream `name` (a content id or `refs/<ref>`); its object is checked. */
+  openStream(name: string, contentType?: bigint): SplitStream {
+    const r = this.resolve("streams", name);
+    if (!r) throw new Error(`no stream ${JSON.stringify(name)} in ${this.path}`);
+    const s = SplitStream.parse(this.readObject(r.id), this.alg);
+    if (contentType !== undefined && s.contentType !== contentType) {
+      throw new Error(`stream ${name} has content type ${s.contentType}, expected ${contentType}`);
+    }
+    return s;
+  }
+
+  /** Reassembles stream `name` into `sink`, reading external chunks as verified objects. */
+  async catStream(name: string, sink: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+    for (const c of this.openStream(name).chunks()) {
+      await sink.write(c.kind === "inline" ? c.bytes.slice() : this.readObject(c.id));
+    }
+  }
+
+  // ---- images -----------------------------------------------------------------------------------
+
+  /** Stores an EROFS image: object, `images/<hex>`, and `images/refs/<name>` when given. */
+  writeImage(image: Uint8Array, name?: string): ObjectId {
+    if (name !== undefined) checkRefName(name);
+    const { id } = this.ensureObject(image);
+    this.sync();
+    this.#symlink(`images/${id}`, `objects/${objectSubpath(id)}`);
+    if (name !== undefined) this.#symlink(`images/refs/${name}`, `images/${id}`);
+    return id;
+  }
+
+  /** Removes a file or symlink inside the repository (used by GC and fsck repair). */
+  removeEntry(rel: string): void {
+    unlink(`${this.path}/${rel}`);
+  }
+
+  /** Removes many files or symlinks inside the repository, several at a time (GC's sweep). */
+  async removeEntries(rels: string[]): Promise<void> {
+    await unlinkAll(rels.map((r) => `${this.path}/${r}`));
+  }
+}
+
+/** Reads a whole file from an fd (meta.json, objects that fit in memory). */
+export function readAllFd(fd: number, what: string): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(IO_SIZE);
+  for (;;) {
+    const n = read(fd, buf, what);
+    if (n === 0) break;
+    parts.push(buf.slice(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Writes `meta.json` once: O_TMPFILE (fallback O_CREAT|O_EXCL), fsync, fs-verity when secure, then
+ * link into place. EEXIST when it already exists.
+ */
+function writeMetaFile(dir: string, text: string, alg: HashAlg, secure: boolean): void {
+  const dest = `${dir}/meta.json`;
+  const data = enc.encode(text);
+  let fd: number;
+  let anonymous = true;
+  try {
+    fd = openTmpfile(dir, 0o644);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code !== "EOPNOTSUPP" && code !== "EISDIR" && code !== "ENOSYS") throw e;
+    fd = open(dest, O_CREAT | O_EXCL | O_RDWR, 0o644);
+    anonymous = false;
+  }
+  try {
+    writeAll(fd, data, dest);
+    fsync(fd, dest);
+    if (secure) {
+      // fs-verity needs the writable fd gone; the read-only reopen keeps the (anonymous) file.
+      const ro = open(`/proc/self/fd/${fd}`, O_RDONLY);
+      close(fd);
+      fd = ro;
+      if (!enableFd(ro, alg, dest)) {
+        throw new Error(
+          `cannot enable fs-verity on ${dest}: this filesystem or kernel has no fs-verity; use --insecure`,
+        );
+      }
+    }
+    if (anonymous) linkFd(fd, dest);
+  } catch (e) {
+    if (!anonymous && errnoCode(e) !== "EEXIST") {
+      try {
+        Deno.removeSync(dest);
+      } catch { /* not created */ }
+    }
+    throw e;
+  } finally {
+    close(fd);
+  }
+}
