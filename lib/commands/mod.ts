@@ -7,15 +7,17 @@ import type { Command } from "../cli/command.ts";
 import { digestCommand } from "./digest.ts";
 import { dumpCommand } from "./dump.ts";
 import { mkcomposefsCommand } from "./mkcomposefs.ts";
-import { mountCommand, umountCommand } from "./mount.ts";
+import { mountCommandWith, umountCommand } from "./mount.ts";
+import { ociCommand, ociImageResolver } from "./oci.ts";
 import { repoCommand } from "./repo.ts";
 
 /** Top-level commands, in the order `bootcfs --help` lists them. */
 export const COMMANDS: Command[] = [
   digestCommand,
-  mountCommand,
+  mountCommandWith(ociImageResolver),
   umountCommand,
   repoCommand,
+  ociCommand,
   mkcomposefsCommand,
   dumpCommand,
 ];

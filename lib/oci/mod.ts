@@ -43,3 +43,31 @@ export { decompress, decompressLayer, detectCompression } from "./decompress.ts"
 export type { DecompressLimits } from "./decompress.ts";
 export { openImageSource } from "./open.ts";
 export type { OpenSourceOptions } from "./open.ts";
+export { commitImages, createFilesystem } from "./filesystem.ts";
+export type { CreateFilesystemOptions } from "./filesystem.ts";
+export {
+  BOOT_REF_PREFIX,
+  configContentId,
+  CONTENT_TYPE,
+  IMAGE_REF_V1,
+  IMAGE_REF_V2,
+  imageRefKey,
+  type ImageRefs,
+  type ImageSummary,
+  inspectImage,
+  layerContentId,
+  type LayerRefs,
+  listImages,
+  listTags,
+  manifestContentId,
+  OciImage,
+  tagImage,
+  tagRef,
+  untagImage,
+  writeConfigStream,
+  writeManifestStream,
+} from "./store.ts";
+export { countObject, importLayer, type LayerImportOptions, type LayerImportResult } from "./layer_import.ts";
+export { commitLayers, ensureComposefsErofs, type ErofsCommit } from "./erofs_image.ts";
+export { upgradeRepo, type UpgradeResult } from "./upgrade.ts";
+export { type LocalFetch, openSource, pull, type PulledLayer, type PullOptions, type PullResult } from "./pull.ts";

@@ -4,3 +4,13 @@
  * @module
  */
 export * from "./tree.ts";
+export {
+  type LayerEntry,
+  layerEntry,
+  type LayerItem,
+  LayerMergeError,
+  LayerMerger,
+  layerPath,
+  makedev,
+} from "./merge.ts";
+export { type OciTransformOptions, scratchRootStat, transformForOci, type XattrMode } from "./transform.ts";

@@ -7,6 +7,7 @@
 import { formatTable } from "../../lib/cli/output.ts";
 import { bench as erofs } from "./erofs.ts";
 import { bench as fsverity } from "./fsverity.ts";
+import { bench as oci } from "./oci.ts";
 import { bench as registry } from "./registry.ts";
 import { bench as repository } from "./repository.ts";
 import { bench as tar } from "./tar.ts";
@@ -18,6 +19,7 @@ const SECTIONS: Record<string, BenchSection> = {
   repository,
   tar,
   registry,
+  oci,
 };
 
 const wanted = Deno.args.length ? Deno.args : Object.keys(SECTIONS);

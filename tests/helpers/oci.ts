@@ -18,6 +18,7 @@
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { zstdCompress } from "../../ffi/zstd.ts";
+import { Repository } from "../../lib/repository/mod.ts";
 import { run } from "./cli.ts";
 
 const te = new TextEncoder();
@@ -213,6 +214,107 @@ export async function podmanStorage(): Promise<PodmanStorage> {
     async [Symbol.asyncDispose]() {
       // vfs storage is plain directories (no mounts), so removing the tree is enough.
       await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function octal(v: number, len: number): string {
+  return v.toString(8).padStart(len - 1, "0") + "\0";
+}
+
+/**
+ * A one-file ustar layer as the Rust `tar` crate writes it in composefs-rs's
+ * `test_config_verity_deterministic` (composefs-formats.md §3.7): `size` zero bytes, mode 0700,
+ * numeric fields zero-padded octal + NUL, then 1024 zero bytes.
+ */
+export function rustTarLayer(name: string, size: number): Uint8Array {
+  const h = new Uint8Array(512);
+  const put = (off: number, s: string) => h.set(te.encode(s), off);
+  put(0, name);
+  put(100, octal(0o700, 8));
+  put(108, octal(0, 8));
+  put(116, octal(0, 8));
+  put(124, octal(size, 12));
+  put(136, octal(0, 12));
+  put(156, "0");
+  put(257, "ustar\0");
+  put(263, "00");
+  h.fill(0x20, 148, 156);
+  const sum = h.reduce((a, b) => a + b, 0);
+  put(148, octal(sum, 8));
+  const out = new Uint8Array(512 + Math.ceil(size / 512) * 512 + 1024);
+  out.set(h);
+  return out;
+}
+
+/** A layer blob exactly as given (possibly corrupt), with the diff_id the config should claim. */
+export interface RawLayer {
+  blob: Uint8Array;
+  mediaType: string;
+  diffId: string;
+  /** Size written in the manifest descriptor (default: the blob's length). */
+  size?: number;
+}
+
+/**
+ * Writes an OCI layout whose layer blobs, diff_ids and descriptor sizes are taken as given (for
+ * hostile-input tests): config and manifest are consistent with them, the index lists the
+ * manifest with `tag`.
+ */
+export async function writeRawOciLayout(
+  dir: string,
+  layers: RawLayer[],
+  opts: { tag?: string; architecture?: string } = {},
+): Promise<{ manifestDigest: string; configDigest: string; layerDigests: string[] }> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const blobs = [];
+  for (const l of layers) {
+    const b = await writeBlob(dir, l.mediaType, l.blob);
+    blobs.push({ mediaType: b.mediaType, digest: b.digest, size: l.size ?? b.size });
+  }
+  const arch = opts.architecture ?? "amd64";
+  const config = await writeBlob(
+    dir,
+    "application/vnd.oci.image.config.v1+json",
+    te.encode(
+      JSON.stringify({
+        architecture: arch,
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+      }),
+    ),
+  );
+  const manifestJson = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: desc(config),
+    layers: blobs,
+  };
+  const manifest = await writeBlob(dir, manifestJson.mediaType, te.encode(JSON.stringify(manifestJson)));
+  await Deno.writeTextFile(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{
+        ...desc(manifest),
+        platform: { architecture: arch, os: "linux" },
+        ...(opts.tag ? { annotations: { "org.opencontainers.image.ref.name": opts.tag } } : {}),
+      }],
+    }),
+  );
+  return { manifestDigest: manifest.digest, configDigest: config.digest, layerDigests: blobs.map((b) => b.digest) };
+}
+
+/** An empty insecure repository in a temp directory, removed (after closing) on disposal. */
+export function tempRepository(alg: "sha256" | "sha512" = "sha512"): { repo: Repository } & Disposable {
+  const dir = Deno.makeTempDirSync({ prefix: "bootcfs-repo-" });
+  const { repo } = Repository.init(`${dir}/repo`, { alg, formats: { default: 1, extra: [] }, insecure: true });
+  return {
+    repo,
+    [Symbol.dispose]() {
+      repo.close();
+      Deno.removeSync(dir, { recursive: true });
     },
   };
 }

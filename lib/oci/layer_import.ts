@@ -1,0 +1,115 @@
+/**
+ * Layer import (oci-and-boot.md §4.3, §4.5): an uncompressed tar stream becomes a layer
+ * splitstream — headers, padding, small files and trailing bytes inline, each regular file over
+ * 64 bytes an object — registered as `streams/oci-layer-<diff_id>`. The tar is hashed while it
+ * streams; a diff_id mismatch is an error and nothing is registered.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { addStats, emptyStats, type ImportStats } from "../cstor/import.ts";
+import type { Digest } from "../registry/digest.ts";
+import type { ObjectId, Repository, StoreMethod } from "../repository/mod.ts";
+import { type TarLimits, tarSegments } from "../tar/mod.ts";
+import { CONTENT_TYPE, layerContentId } from "./store.ts";
+
+export { addStats, emptyStats, type ImportStats };
+
+/** Options of {@link importLayer}. */
+export interface LayerImportOptions {
+  /** Also create `streams/refs/<name>` → the layer stream. */
+  name?: string;
+  /** Require sha256 of the tar to equal the diff_id (default true). */
+  verifyDiffId?: boolean;
+  /** Tar parser limits. */
+  limits?: TarLimits;
+}
+
+/** Result of importing one layer. */
+export interface LayerImportResult {
+  id: ObjectId;
+  /** True when `oci-layer-<diff_id>` already existed: nothing was read. */
+  alreadyPresent: boolean;
+  stats: ImportStats;
+}
+
+/** Adds one stored object to `stats` the way composefs-rs's `ImportStats` counts it. */
+export function countObject(stats: ImportStats, method: StoreMethod, size: number): void {
+  if (method === "present") stats.objectsAlreadyPresent++;
+  else if (method === "reflinked") (stats.objectsReflinked++, stats.bytesReflinked += size);
+  else if (method === "hardlinked") (stats.objectsHardlinked++, stats.bytesHardlinked += size);
+  else (stats.objectsCopied++, stats.bytesCopied += size);
+}
+
+/** `src` passed through while its sha256 is computed; `hex()` is valid once it has ended. */
+function hashing(src: AsyncIterable<Uint8Array>): { stream: AsyncGenerator<Uint8Array>; hex: () => string } {
+  const h = createHash("sha256");
+  let hex: string | null = null;
+  async function* gen() {
+    for await (const c of src) {
+      h.update(c);
+      yield c;
+    }
+    hex = h.digest("hex");
+  }
+  return {
+    stream: gen(),
+    hex: () => {
+      if (hex === null) throw new Error("layer stream was not read to its end");
+      return hex;
+    },
+  };
+}
+
+/**
+ * Splits the tar `tar` into a layer splitstream and registers it as `oci-layer-<diffId>`; a no-op
+ * returning the existing stream when it is already there. The diff_id is checked over every byte
+ * of the stream (trailing bytes after the end marker included) before registering.
+ *
+ * @example
+ * ```ts
+ * const r = await importLayer(repo, diffId, decompressLayer(await src.getBlob(desc), desc.mediaType));
+ * ```
+ */
+export async function importLayer(
+  repo: Repository,
+  diffId: Digest,
+  tar: AsyncIterable<Uint8Array>,
+  opts: LayerImportOptions = {},
+): Promise<LayerImportResult> {
+  const contentId = layerContentId(diffId);
+  const stats = emptyStats();
+  const existing = repo.hasStream(contentId);
+  if (existing) {
+    if (opts.name !== undefined) repo.setRef("streams", opts.name, contentId);
+    stats.layersAlreadyPresent++;
+    return { id: existing, alreadyPresent: true, stats };
+  }
+  repo.checkWritable();
+  const verify = opts.verifyDiffId ?? true;
+  if (verify && !diffId.startsWith("sha256:")) throw new Error(`diff_id ${diffId} is not a sha256 digest`);
+  const h = hashing(tar);
+  const w = repo.createStreamWriter(CONTENT_TYPE.layer);
+  try {
+    for await (const seg of tarSegments(h.stream, opts.limits)) {
+      if (seg.type === "inline") {
+        w.writeInline(seg.bytes);
+        stats.bytesInlined += seg.bytes.length;
+        continue;
+      }
+      const stored = await repo.ensureObjectFromStream(seg.chunks);
+      if (stored.size !== seg.size) throw new Error(`${seg.entry.path}: stored ${stored.size} of ${seg.size} bytes`);
+      countObject(stats, stored.method, stored.size);
+      w.addExternal(stored.id, stored.size);
+    }
+    if (verify && `sha256:${h.hex()}` !== diffId) {
+      throw new Error(`diff_id mismatch: the uncompressed tar is sha256:${h.hex()}, the config says ${diffId}`);
+    }
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  const id = repo.writeStream(w, contentId, opts.name);
+  stats.layers++;
+  return { id, alreadyPresent: false, stats };
+}
