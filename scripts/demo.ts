@@ -1,39 +1,71 @@
 /**
- * The README's first command: bootcfs's main job on an embedded default, run as a user would run
- * the CLI (each step printed, then its output). Everything happens in a scratch directory.
+ * The README's first command: bootcfs's main job on an embedded default, run as a user runs the
+ * CLI (each command printed, then its output), all inside a scratch directory.
  *
- * Today: version, then the fs-verity digest of a generated sample file (checked against
- * `fsverity digest` when that tool is installed). See README.md for what this becomes.
+ * 1. generate the sample OS image (scripts/fixtures/sample_image.ts) as an OCI layout;
+ * 2. create a repository and pull the image into it (layers → splitstreams and objects, merged
+ *    tree → EROFS image, tag);
+ * 3. list and inspect it, check the repository;
+ * 4. as root: mount the composefs image for real and read files through it.
+ *
+ * Deploying into a scratch root and `bootcfs status` join this once the host commands exist.
  */
+import { writeSampleImage } from "./fixtures/sample_image.ts";
+
 const main = new URL("../main.ts", import.meta.url).pathname;
 const bin = Deno.env.get("BOOTCFS_BIN");
 const argv0 = bin ? [bin] : [Deno.execPath(), "run", "--allow-all", "--quiet", main];
 
-async function step(args: string[]): Promise<string> {
-  console.log(`$ bootcfs ${args.join(" ")}`);
-  const r = await new Deno.Command(argv0[0], { args: [...argv0.slice(1), ...args], stdout: "piped" }).output();
-  const out = new TextDecoder().decode(r.stdout);
+/** Runs one bootcfs command as a user would, echoing it; fails the demo if it fails. */
+async function bootcfs(...args: string[]): Promise<string> {
+  console.log(`\n$ bootcfs ${args.join(" ")}`);
+  const r = await new Deno.Command(argv0[0], {
+    args: [...argv0.slice(1), ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
   Deno.stdout.writeSync(r.stdout);
   if (r.code !== 0) throw new Error(`bootcfs ${args.join(" ")} failed with exit code ${r.code}`);
-  return out;
+  return new TextDecoder().decode(r.stdout);
+}
+
+function show(path: string) {
+  console.log(`\n$ cat ${path}`);
+  console.log(Deno.readTextFileSync(path).trimEnd());
 }
 
 const scratch = Deno.makeTempDirSync({ prefix: "bootcfs-demo-" });
+const repo = `${scratch}/repo`;
+const mnt = `${scratch}/mnt`;
+let mounted = false;
 try {
-  await step(["--version"]);
-  const sample = `${scratch}/sample.bin`;
-  const data = new Uint8Array(3 * 1024 * 1024 + 17);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 12)) & 0xff;
-  Deno.writeFileSync(sample, data);
-  const ours = await step(["digest", "--hash", "sha512", sample]);
-  try {
-    const ref = await new Deno.Command("fsverity", { args: ["digest", "--hash-alg=sha512", sample] }).output();
-    const same = new TextDecoder().decode(ref.stdout) === ours;
-    console.log(same ? "matches `fsverity digest`" : "DIFFERS from `fsverity digest`");
-    if (!same) Deno.exitCode = 1;
-  } catch {
-    console.log("(fsverity not installed: no cross-check)");
+  await bootcfs("--version");
+  const layout = `${scratch}/sample-oci`;
+  const digest = await writeSampleImage(layout, "1");
+  console.log(`\n# generated the sample OS image: oci:${layout}:1 (manifest ${digest})`);
+
+  await bootcfs("repo", "init", "--insecure", repo);
+  await bootcfs("--repo", repo, "--progress", "plain", "oci", "pull", `oci:${layout}:1`, "--name", "sample");
+  await bootcfs("--repo", repo, "oci", "images");
+  const [image] = JSON.parse(await bootcfs("--repo", repo, "oci", "images", "--json"));
+  await bootcfs("--repo", repo, "repo", "fsck");
+
+  if (Deno.uid() === 0) {
+    Deno.mkdirSync(mnt);
+    await bootcfs("--repo", repo, "--insecure", "oci", "mount", "sample", mnt);
+    mounted = true;
+    show(`${mnt}/usr/lib/os-release`);
+    show(`${mnt}/etc/motd`);
+    console.log(`\n$ ls ${mnt} ${mnt}/etc`);
+    for (const d of [mnt, `${mnt}/etc`]) console.log([...Deno.readDirSync(d)].map((e) => e.name).sort().join("  "));
+    await bootcfs("umount", mnt);
+    mounted = false;
+  } else {
+    console.log("\n# not root: skipping the real composefs mount");
   }
+  // The image id is the fs-verity digest of the EROFS image; the kernel command line names it.
+  console.log(`\n# image id ${image.imageId}: the kernel command line composefs=${image.imageId} boots it`);
 } finally {
+  if (mounted) await new Deno.Command("umount", { args: ["-l", mnt] }).output();
   Deno.removeSync(scratch, { recursive: true });
 }

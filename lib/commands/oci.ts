@@ -82,7 +82,7 @@ const pullCommand: Command = {
   async run(ctx, args) {
     const [source] = one(args, ["SOURCE"]);
     const tag = (args.values.name as string | undefined) ?? source;
-    const repo = openRepository(ctx);
+    const repo = openRepository(ctx, { upgrade: true });
     try {
       const r = await pull(repo, source, { ...sourceOptions(ctx, args), tag });
       if (r.upgrade.upgraded) {

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, type Context, repoPath } from "../cli/command.ts";
-import { UsageError } from "../error/mod.ts";
+import { UsageError, withContextSync } from "../error/mod.ts";
 import { imageObjects } from "../erofs/mod.ts";
 import { type HashAlg, toHex } from "../fsverity/digest.ts";
 import {
@@ -16,6 +16,7 @@ import {
   type ImageObjects,
   type ObjectId,
   Repository,
+  upgradeLegacyLayout,
 } from "../repository/mod.ts";
 
 /**
@@ -29,9 +30,18 @@ export const erofsImageObjects: ImageObjects = (image: Uint8Array, alg: HashAlg)
   });
 
 /** Opens the repository of `--repo` (or the default), logging its mode; refuses nothing it can read. */
-export function openRepository(ctx: Context, opts: { readOnly?: boolean } = {}): Repository {
+export function openRepository(ctx: Context, opts: { readOnly?: boolean; upgrade?: boolean } = {}): Repository {
   const path = repoPath(ctx.globals);
-  const repo = Repository.open(path, { readOnly: opts.readOnly, log: (m) => ctx.log.debug(m) });
+  if (opts.upgrade) {
+    const u = upgradeLegacyLayout(path);
+    if (u.upgraded) {
+      ctx.log.info(`${path}: wrote meta.json for a repository from before composefs-rs 0.7 (${u.alg}, EROFS V2)`);
+    }
+  }
+  const repo = withContextSync(
+    `opening repository ${path}`,
+    () => Repository.open(path, { readOnly: opts.readOnly, log: (m) => ctx.log.debug(m) }),
+  );
   if (repo.access.mode === "read-only" && !opts.readOnly) ctx.log.warn(`${path}: ${repo.access.reason}; read-only`);
   return repo;
 }

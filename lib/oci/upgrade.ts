@@ -3,8 +3,8 @@
  * composefs-rs/bootc up to date. Old splitstream headers are read as they are; configs without the
  * repository's default-format EROFS ref get their images generated. Idempotent.
  *
- * Repositories without `meta.json` are refused by `Repository.open` (lib/repository has no
- * `open_upgrade`), so they cannot be upgraded here.
+ * Repositories without `meta.json` (before composefs-rs 0.7) get one first, before they are
+ * opened: `upgradeLegacyLayout` in lib/repository, which the pull commands run.
  *
  * @module
  */

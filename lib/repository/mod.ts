@@ -35,5 +35,6 @@ export {
   type Stored,
   type StoreMethod,
 } from "./repository.ts";
+export { type LegacyUpgrade, upgradeLegacyLayout } from "./legacy.ts";
 export { gc, type GcOptions, type GcResult, type ImageObjects } from "./gc.ts";
 export { fsck, type FsckOptions, type FsckProblem, type FsckResult } from "./fsck.ts";

@@ -875,7 +875,7 @@ export function readAllFd(fd: number, what: string): Uint8Array {
  * Writes `meta.json` once: O_TMPFILE (fallback O_CREAT|O_EXCL), fsync, fs-verity when secure, then
  * link into place. EEXIST when it already exists.
  */
-function writeMetaFile(dir: string, text: string, alg: HashAlg, secure: boolean): void {
+export function writeMetaFile(dir: string, text: string, alg: HashAlg, secure: boolean): void {
   const dest = `${dir}/meta.json`;
   const data = enc.encode(text);
   let fd: number;

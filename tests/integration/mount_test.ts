@@ -442,9 +442,10 @@ Deno.test("bootcfs mount / umount on the command line", async () => {
   res = await bootcfs(["umount", r.mnt]);
   assert.equal(res.code, 1);
   assert.match(res.stderr, /^error: unmounting .*: .* is not a mount point\n$/);
-  res = await bootcfs(["mount", "--insecure", "some-name", r.mnt]);
-  assert.equal(res.code, 2);
-  assert.match(res.stderr, /image 'some-name' is not a file/);
+  // A name that is not a file is looked up among the repository's tags.
+  res = await bootcfs(["mount", "--insecure", "--repo", `${r.path}/repo`, "some-name", r.mnt]);
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /^error: .*no image tagged "some-name"\n$/m);
   res = await bootcfs(["mount", "--insecure", "--upperdir", r.path, img, r.mnt]);
   assert.equal(res.code, 2);
   assert.match(res.stderr, /--upperdir and --workdir go together/);
