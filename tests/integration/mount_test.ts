@@ -443,7 +443,8 @@ Deno.test("bootcfs mount / umount on the command line", async () => {
   assert.equal(res.code, 1);
   assert.match(res.stderr, /^error: unmounting .*: .* is not a mount point\n$/);
   // A name that is not a file is looked up among the repository's tags.
-  res = await bootcfs(["mount", "--insecure", "--repo", `${r.path}/repo`, "some-name", r.mnt]);
+  assert.equal((await bootcfs(["repo", "init", "--insecure", `${r.path}/tagged`])).code, 0);
+  res = await bootcfs(["mount", "--insecure", "--repo", `${r.path}/tagged`, "some-name", r.mnt]);
   assert.equal(res.code, 1);
   assert.match(res.stderr, /^error: .*no image tagged "some-name"\n$/m);
   res = await bootcfs(["mount", "--insecure", "--upperdir", r.path, img, r.mnt]);
