@@ -7,6 +7,7 @@
  * @module
  */
 import { sendtoUnix, unixDatagramSocket } from "../../ffi/libc.ts";
+import { concat } from "../bytes/mod.ts";
 
 /** The socket journald listens on for native-protocol records. */
 export const JOURNAL_SOCKET = "/run/systemd/journal/socket";
@@ -37,13 +38,7 @@ export function encodeJournalRecord(fields: [string, string][]): Uint8Array {
     new DataView(len.buffer).setBigUint64(0, BigInt(value.length), true);
     parts.push(enc.encode(`${k}\n`), len, value, enc.encode("\n"));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /** Decodes a native-protocol record (the inverse of {@link encodeJournalRecord}); for tests and tools. */

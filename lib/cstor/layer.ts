@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { concat } from "../bytes/mod.ts";
 import { BLOCK, computeChecksum, paddingOf } from "../tar/mod.ts";
 import { Crc64 } from "./crc64.ts";
 import type { TarSplitEntry } from "./tarsplit.ts";
@@ -55,15 +56,9 @@ export type LayerItem = LayerEntry | LayerEnd;
 /** Finds the file holding an entry's content (`name` as recorded; `size` for messages). */
 export type ContentResolver = (name: string, size: number) => Promise<ContentFile>;
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+/** The pieces as one array; a single piece is used as it is (they are never modified). */
+function joined(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0] : concat(parts);
 }
 
 function octal(h: Uint8Array, off: number, len: number): number {
@@ -117,19 +112,16 @@ export async function* layerItems(
   resolve: ContentResolver,
 ): AsyncGenerator<LayerItem> {
   let parts: Uint8Array[] = [];
-  let total = 0;
   let prevPad = 0;
   for await (const e of entries) {
     if (e.type === "segment") {
       if (e.payload.length) {
         parts.push(e.payload);
-        total += e.payload.length;
       }
       continue;
     }
-    const raw = concat(parts, total);
+    const raw = joined(parts);
     parts = [];
-    total = 0;
     const { typeflag, padAfter } = mainHeader(raw, prevPad, e.name);
     let content: ContentFile | null = null;
     if (e.size > 0) {
@@ -143,7 +135,7 @@ export async function* layerItems(
     yield { type: "entry", raw, headerOffset: prevPad, name: e.name, typeflag, size: e.size, content, crc64: e.crc64 };
     prevPad = padAfter >= 0 ? padAfter : paddingOf(e.size);
   }
-  const raw = concat(parts, total);
+  const raw = joined(parts);
   if (raw.length < prevPad) throw new Error("tar-split: the archive ends inside the padding of its last entry");
   yield { type: "end", raw };
 }

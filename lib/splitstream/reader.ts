@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concat } from "../bytes/mod.ts";
 import type { HashAlg } from "../fsverity/digest.ts";
 import { zstdDecompress, ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type ObjectId, objectIdFromBytes } from "../repository/objectid.ts";
@@ -106,14 +107,7 @@ export class SplitStream {
 }
 
 function join(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0] : concat(parts);
 }
 
 function refs(file: Uint8Array, r: FileRange, alg: HashAlg, what: string): ObjectId[] {

@@ -21,6 +21,7 @@ import {
 } from "../../lib/tar/mod.ts";
 import { run } from "./cli.ts";
 import { gen } from "./oci.ts";
+import { concat } from "../../lib/bytes/mod.ts";
 
 /** A podman overlay storage root. */
 export interface OverlayStore extends AsyncDisposable {
@@ -58,16 +59,6 @@ const file = (path: string, data: Uint8Array | string, extra: Partial<TarWriteEn
 const dir = (path: string, extra: Partial<TarWriteEntry> = {}): Item => ({
   entry: { path, kind: "dir", mtime: 1700000000, ...extra },
 });
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** An extension header (`g`, `L`) with its data, padded; GNU magic for `L`. */
 function extension(typeflag: string, name: string, data: Uint8Array): Uint8Array {

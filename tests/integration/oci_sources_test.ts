@@ -16,6 +16,7 @@ import {
 import { buildTar, readTar } from "../../lib/tar/mod.ts";
 import { run } from "../helpers/cli.ts";
 import { gen, podmanStorage, sha256, writeOciLayout } from "../helpers/oci.ts";
+import { concat } from "../../lib/bytes/mod.ts";
 
 const td = new TextDecoder();
 const te = new TextEncoder();
@@ -51,16 +52,6 @@ async function* tee(src: AsyncIterable<Uint8Array>, into: Uint8Array[]): AsyncGe
     into.push(c.slice());
     yield c;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Compares our view of `ref` with skopeo's (an independent containers/image reader). */

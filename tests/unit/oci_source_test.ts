@@ -14,20 +14,9 @@ import { buildTar } from "../../lib/tar/mod.ts";
 import { zstdCompress } from "../../ffi/zstd.ts";
 import { compress, gen, sha256, type TestCompression, writeOciLayout } from "../helpers/oci.ts";
 import { run } from "../helpers/cli.ts";
+import { collect } from "../../lib/bytes/mod.ts";
 
 const te = new TextEncoder();
-
-async function collect(src: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const c of src) parts.push(c.slice());
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function layerTar(seed: string, n = 3): Uint8Array {
   return buildTar(Array.from({ length: n }, (_, i) => ({
@@ -209,6 +198,14 @@ Deno.test("decompress: multi-member gzip, multi-frame zstd, truncation, unknown 
       for (let o = 0; o < x.length; o += n) yield x.slice(o, o + n);
     })();
   assert.deepEqual(await collect(decompress(chunks(gz2), "gzip")), both);
+  // Members split anywhere across chunks; bytes after the last member that start no new one are
+  // ignored, as node:zlib (and gzip -d with a warning) does.
+  assert.deepEqual(await collect(decompress(chunks(gz2, 997), "gzip")), both);
+  const garbage = new Uint8Array([...gz2, 0, 0, 0, 0x42]);
+  assert.deepEqual(await collect(decompress(chunks(garbage, 5000), "gzip")), both);
+  await assert.rejects(collect(decompress(chunks(new Uint8Array(0)), "gzip")), /truncated/);
+  // A consumer that stops early must not leave zlib working on freed state.
+  for await (const _ of decompress(chunks(gz2), "gzip")) break;
   const skippable = new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
   const zs = new Uint8Array([...skippable, ...zstdCompress(a), ...zstdCompress(b), ...skippable]);
   assert.deepEqual(await collect(decompress(chunks(zs), "zstd")), both);

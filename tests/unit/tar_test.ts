@@ -17,6 +17,7 @@ import {
   writeTar,
 } from "../../lib/tar/mod.ts";
 import { gen, sha256 } from "../helpers/oci.ts";
+import { concat } from "../../lib/bytes/mod.ts";
 
 const te = new TextEncoder();
 
@@ -38,16 +39,6 @@ interface Parsed {
   trailing: Uint8Array;
 }
 
-function cat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 async function parse(src: AsyncIterable<Uint8Array>, limits?: TarLimits): Promise<Parsed> {
   const out: Parsed = { entries: [], events: [], replay: new Uint8Array(0), trailing: new Uint8Array(0) };
   const parts: Uint8Array[] = [];
@@ -58,7 +49,7 @@ async function parse(src: AsyncIterable<Uint8Array>, limits?: TarLimits): Promis
       const body: Uint8Array[] = [];
       for await (const c of ev.body()) body.push(c);
       const pad = await ev.padding();
-      const data = cat(body);
+      const data = concat(body);
       parts.push(data, pad);
       out.entries.push({ entry: ev, data, pad });
     } else if (ev.type === "global") {
@@ -67,11 +58,11 @@ async function parse(src: AsyncIterable<Uint8Array>, limits?: TarLimits): Promis
       parts.push(ev.marker);
       const t: Uint8Array[] = [];
       for await (const c of ev.trailing()) t.push(c.slice());
-      out.trailing = cat(t);
+      out.trailing = concat(t);
       parts.push(out.trailing);
     }
   }
-  out.replay = cat(parts);
+  out.replay = concat(parts);
   return out;
 }
 
@@ -114,7 +105,7 @@ Deno.test("tar: writer/reader round trip keeps every field and every byte", asyn
   const items = sampleEntries();
   const tar = buildTar(items, { trailing: new Uint8Array(3 * BLOCK) });
   // Same bytes from the streaming writer.
-  const streamed = cat(await Array.fromAsync(writeTar(items, { trailing: new Uint8Array(3 * BLOCK) })));
+  const streamed = concat(await Array.fromAsync(writeTar(items, { trailing: new Uint8Array(3 * BLOCK) })));
   assert.deepEqual(streamed, tar);
   for (const sizes of [[tar.length], [1], [511, 513, 7], [BLOCK]]) {
     const p = await parseBytes(tar, undefined, sizes);
@@ -163,7 +154,7 @@ Deno.test("tar: unread bodies are skipped, bytes() reads small ones", async () =
 });
 
 Deno.test("tar: every byte after the end-of-archive marker is kept, even garbage", async () => {
-  const garbage = cat([new Uint8Array(BLOCK), gen(777, "junk"), new Uint8Array(5)]);
+  const garbage = concat([new Uint8Array(BLOCK), gen(777, "junk"), new Uint8Array(5)]);
   const tar = buildTar([{ entry: { path: "a", kind: "file" }, data: te.encode("a") }], { trailing: garbage });
   for (const sizes of [[tar.length], [100], [1537]]) {
     const p = await parseBytes(tar, undefined, sizes);
@@ -186,13 +177,13 @@ Deno.test("tar: clean EOF at a header boundary is an end without marker", async 
 });
 
 Deno.test("tar: global PAX headers are reported and not applied", async () => {
-  const data = cat([paxRecord("path", "global-path"), paxRecord("uid", "77")]);
+  const data = concat([paxRecord("path", "global-path"), paxRecord("uid", "77")]);
   const gh = new Uint8Array(BLOCK);
   gh.set(encodeHeader({ path: "pax_global_header", kind: "file", size: data.length }).subarray(0, BLOCK));
   gh[156] = "g".charCodeAt(0);
   setChecksum(gh);
   const body = buildTar([{ entry: { path: "a", kind: "file" }, data: te.encode("x") }]);
-  const tar = cat([gh, data, new Uint8Array(paddingOf(data.length)), body]);
+  const tar = concat([gh, data, new Uint8Array(paddingOf(data.length)), body]);
   const p = await parseBytes(tar);
   assert.equal(p.events[0].type, "global");
   if (p.events[0].type === "global") {
@@ -239,7 +230,7 @@ Deno.test("tar: V7 header with typeflag x is an ordinary entry", async () => {
   h.fill(0, 257, 265); // no magic → V7
   h[156] = "x".charCodeAt(0);
   setChecksum(h);
-  const tar = cat([h, data, new Uint8Array(paddingOf(data.length)), new Uint8Array(1024)]);
+  const tar = concat([h, data, new Uint8Array(paddingOf(data.length)), new Uint8Array(1024)]);
   const p = await parseBytes(tar);
   assert.equal(p.entries[0].entry.kind, "other");
   assert.equal(p.entries[0].entry.typeflag, "x");
@@ -256,7 +247,7 @@ function withHeader(e: TarWriteEntry, patch: (h: Uint8Array) => void, data = new
   const main = h.subarray(h.length - BLOCK);
   patch(main);
   setChecksum(main);
-  return cat([h, data, new Uint8Array(paddingOf(data.length)), new Uint8Array(1024)]);
+  return concat([h, data, new Uint8Array(paddingOf(data.length)), new Uint8Array(1024)]);
 }
 
 Deno.test("tar: hostile and malformed archives are rejected", async (t) => {
@@ -273,7 +264,7 @@ Deno.test("tar: hostile and malformed archives are rejected", async (t) => {
   });
   await t.step("stray zero block", async () => {
     const two = buildTar([{ entry: { path: "a", kind: "file" }, data: new Uint8Array(0) }]);
-    await rejects(cat([new Uint8Array(BLOCK), two]), /stray zero block/);
+    await rejects(concat([new Uint8Array(BLOCK), two]), /stray zero block/);
   });
   await t.step("huge PAX header beyond the cap", async () => {
     const tar = buildTar([{ entry: { path: "a", kind: "file", pax: { comment: "c".repeat(5000) } } }]);
@@ -300,12 +291,12 @@ Deno.test("tar: hostile and malformed archives are rejected", async (t) => {
       setChecksum(h);
       parts.push(h, data, new Uint8Array(paddingOf(data.length)));
     }
-    await rejects(cat(parts), /duplicate GNU long name|too many/);
+    await rejects(concat(parts), /duplicate GNU long name|too many/);
   });
   await t.step("duplicate PAX header", async () => {
     const x = encodeHeader({ path: "a", kind: "file", pax: { uid: "1" } });
     const pax = x.subarray(0, x.length - BLOCK);
-    await rejects(cat([pax, pax, ok]), /duplicate PAX header/);
+    await rejects(concat([pax, pax, ok]), /duplicate PAX header/);
   });
   await t.step("GNU sparse S and PAX GNU.sparse", async () => {
     await rejects(withHeader({ path: "s", kind: "file" }, (h) => (h[156] = "S".charCodeAt(0))), /sparse/);
@@ -319,7 +310,7 @@ Deno.test("tar: hostile and malformed archives are rejected", async (t) => {
     const broken = x.slice();
     broken[BLOCK] = "9".charCodeAt(0); // record length no longer matches
     setChecksum(broken.subarray(0, BLOCK));
-    await rejects(cat([broken, new Uint8Array(1024)]), /malformed PAX/);
+    await rejects(concat([broken, new Uint8Array(1024)]), /malformed PAX/);
   });
   await t.step("header-only types with a size", async () => {
     for (const tf of ["1", "2", "3", "4", "5", "6"]) {
@@ -339,7 +330,7 @@ Deno.test("tar: hostile and malformed archives are rejected", async (t) => {
   });
   await t.step("orphan extension header at the end", async () => {
     const x = encodeHeader({ path: "a", kind: "file", pax: { uid: "1" } });
-    await rejects(cat([x.subarray(0, x.length - BLOCK), new Uint8Array(1024)]), /without an entry/);
+    await rejects(concat([x.subarray(0, x.length - BLOCK), new Uint8Array(1024)]), /without an entry/);
     await rejects(x.subarray(0, x.length - BLOCK), /after extension headers/);
   });
 });
@@ -549,12 +540,12 @@ Deno.test("tar: segments follow composefs split_async (external iff regular file
       external.push([s.entry.path, s.size]);
       const body: Uint8Array[] = [];
       for await (const c of s.chunks) body.push(c);
-      assert.equal(cat(body).length, s.size);
+      assert.equal(concat(body).length, s.size);
       parts.push(...body);
     }
   }
   assert.deepEqual(external, [["d/s65", 65], ["d/big", 70000]]);
-  assert.deepEqual(cat(parts), tar);
+  assert.deepEqual(concat(parts), tar);
 });
 
 /**
@@ -575,7 +566,7 @@ Deno.test("tar: the composefs alpha layer vector parses and segments like upstre
   put(257, "ustar\x0000");
   put(148, "        ");
   put(148, h.reduce((a, b) => a + b, 0).toString(8).padStart(7, "0") + "\0");
-  const tar = cat([h, new Uint8Array(1000 + 24 + 1024)]);
+  const tar = concat([h, new Uint8Array(1000 + 24 + 1024)]);
   assert.equal(sha256(tar), "sha256:757d6903198804b6ed96421a93a9973f5facc0e445a2a6c61cb0129eb67026e2");
   const p = await parseBytes(tar);
   const e = p.entries[0].entry;

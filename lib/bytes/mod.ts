@@ -1,0 +1,33 @@
+/**
+ * Byte-array helpers shared by format code: the part of Deno's `@std/bytes` bootcfs needs (JSR
+ * cannot be used here).
+ *
+ * @module
+ */
+
+/**
+ * One new array holding `parts` back to back.
+ *
+ * @example
+ * ```ts
+ * concat([new Uint8Array([1]), new Uint8Array([2, 3])]); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** All chunks of `src` as one array (chunks are copied, so sources may reuse their buffers). */
+export async function collect(src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of src) parts.push(c.slice());
+  return concat(parts);
+}
