@@ -9,6 +9,7 @@ import { dumpCommand } from "./dump.ts";
 import { mkcomposefsCommand } from "./mkcomposefs.ts";
 import { mountCommandWith, umountCommand } from "./mount.ts";
 import { ociCommand, ociImageResolver } from "./oci.ts";
+import { pullCommand } from "./pull.ts";
 import { repoCommand } from "./repo.ts";
 
 /** Top-level commands, in the order `bootcfs --help` lists them. */
@@ -17,6 +18,7 @@ export const COMMANDS: Command[] = [
   mountCommandWith(ociImageResolver),
   umountCommand,
   repoCommand,
+  pullCommand,
   ociCommand,
   mkcomposefsCommand,
   dumpCommand,

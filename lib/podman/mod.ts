@@ -6,3 +6,4 @@
 export * from "./client.ts";
 export * from "./pull_stream.ts";
 export * from "./service.ts";
+export * from "./unified.ts";

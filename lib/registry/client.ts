@@ -59,10 +59,79 @@ export interface RegistryClientOptions {
   authEnv?: AuthEnv;
   /** Retry policy for 5xx answers and broken connections. */
   retry?: Partial<RetryPolicy>;
+  /** Stall limits: a request or a body that makes no progress for this long is cut and retried. */
+  timeouts?: Partial<StallTimeouts>;
   /** Extra CA certificates (PEM) for HTTPS. */
   caCerts?: string[];
   /** Cancels every request of this client. */
   signal?: AbortSignal;
+}
+
+/**
+ * How long the client waits for a registry that stops making progress. Without these limits a
+ * peer that accepts a connection but never answers, or stops sending mid-body without closing it,
+ * leaves a read pending forever.
+ */
+export interface StallTimeouts {
+  /** From sending a request to having the response headers, in ms (covers the connect; default 30 000). */
+  headersMs: number;
+  /** Longest pause between two chunks of a body, in ms (default 60 000). */
+  idleMs: number;
+}
+
+/** Default {@link StallTimeouts}. */
+export const DEFAULT_TIMEOUTS: StallTimeouts = { headersMs: 30_000, idleMs: 60_000 };
+
+/** A request or body that made no progress within its limit (retried like a broken connection). */
+export class StallError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: nothing received for ${ms / 1000} s`);
+    this.name = "StallError";
+  }
+}
+
+/** One request's abort handle: the client's signal combined with a stall abort of its own. */
+class Attempt {
+  readonly #controller = new AbortController();
+  readonly signal: AbortSignal;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(outer: AbortSignal | undefined) {
+    this.signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
+  }
+
+  /** (Re)arms the stall timer: after `ms` without another call or {@link disarm}, the request is aborted. */
+  arm(ms: number, what: string): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#controller.abort(new StallError(what, ms)), ms);
+  }
+
+  disarm(): void {
+    clearTimeout(this.#timer);
+  }
+
+  /** The stall that aborted this attempt, if any. */
+  get stall(): StallError | undefined {
+    const r = this.#controller.signal.reason;
+    return r instanceof StallError ? r : undefined;
+  }
+}
+
+/** Reads one chunk, aborting the attempt (which errors the read) if nothing arrives within `ms`. */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  attempt: Attempt,
+  ms: number,
+  what: string,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  attempt.arm(ms, what);
+  try {
+    return await reader.read();
+  } catch (e) {
+    throw attempt.stall ?? e;
+  } finally {
+    attempt.disarm();
+  }
 }
 
 /** HTTP status codes worth another try. */
@@ -102,6 +171,7 @@ export class RegistryClient {
   readonly scheme: "http" | "https";
   #credentials: Credentials | undefined;
   #retry: RetryPolicy;
+  #timeouts: StallTimeouts;
   #signal: AbortSignal | undefined;
   #http: Deno.HttpClient | undefined;
   #authorization: string | undefined;
@@ -116,6 +186,7 @@ export class RegistryClient {
     this.scheme = scheme;
     this.#credentials = credentials;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.#signal = options.signal;
     if (options.caCerts?.length) this.#http = Deno.createHttpClient({ caCerts: options.caCerts });
   }
@@ -176,8 +247,8 @@ export class RegistryClient {
 
   /** GET of a manifest, read whole; a connection that breaks while the body arrives is retried like a 5xx. */
   async #manifestBytes(which: string, what: string): Promise<{ res: Response; bytes: Uint8Array }> {
-    for (let attempt = 1;; attempt++) {
-      const res = await this.#request(
+    for (let tries = 1;; tries++) {
+      const { res, attempt } = await this.#request(
         this.#url(`manifests/${which}`),
         { accept: ACCEPTED_MANIFEST_TYPES },
         what,
@@ -188,14 +259,18 @@ export class RegistryClient {
         await res.body?.cancel();
         throw new Error(`${what}: manifest of ${length} bytes is larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
       }
+      // A manifest is small: the idle limit bounds the whole body.
+      attempt.arm(this.#timeouts.idleMs, `${what}: manifest body`);
       try {
         return { res, bytes: new Uint8Array(await res.arrayBuffer()) };
       } catch (e) {
         if (this.#signal?.aborted) throw e;
-        if (attempt >= this.#retry.attempts) {
-          throw new Error(`${what}: connection lost while reading the manifest`, { cause: e });
+        if (tries >= this.#retry.attempts) {
+          throw new Error(`${what}: connection lost while reading the manifest`, { cause: attempt.stall ?? e });
         }
-        await sleep(backoffDelay(this.#retry, attempt), this.#signal);
+        await sleep(backoffDelay(this.#retry, tries), this.#signal);
+      } finally {
+        attempt.disarm();
       }
     }
   }
@@ -226,27 +301,34 @@ export class RegistryClient {
   /**
    * Streams a blob. The stream errors if the bytes do not match the descriptor's digest and size
    * (checked while streaming: an over-long blob fails at once, a digest mismatch at the end). A
-   * broken connection is resumed with `Range` (or restarted and the known prefix skipped).
+   * broken connection, or one that stalls for the idle timeout, is resumed with `Range` (or
+   * restarted and the known prefix skipped).
    */
   async getBlob(descriptor: BlobRef): Promise<ReadableStream<Uint8Array>> {
     const digest = parseDigest(descriptor.digest);
     const what = `${this.#name}: blob ${digest}`;
     const verifier = new BlobVerifier(digest, descriptor.size, `blob ${digest}`);
-    let reader = (await this.#blobBody(digest, what, 0)).getReader();
+    let body = await this.#blobBody(digest, what, 0);
+    let reader = body.stream.getReader();
     let failures = 0;
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         for (;;) {
           let chunk: ReadableStreamReadResult<Uint8Array>;
           try {
-            chunk = await reader.read();
+            chunk = await readWithin(reader, body.attempt, this.#timeouts.idleMs, `${what}: body`);
           } catch (e) {
+            const how = e instanceof StallError
+              ? `stalled (nothing received for ${this.#timeouts.idleMs / 1000} s)`
+              : "connection lost";
             const lost = (cause: unknown) =>
-              new Error(`${what}: connection lost after ${verifier.received} of ${descriptor.size} bytes`, { cause });
+              new Error(`${what}: ${how} after ${verifier.received} of ${descriptor.size} bytes`, { cause });
             if (this.#signal?.aborted || ++failures >= this.#retry.attempts) throw lost(e);
             await sleep(backoffDelay(this.#retry, failures), this.#signal);
+            reader.cancel().catch(() => {});
             try {
-              reader = (await this.#blobBody(digest, what, verifier.received)).getReader();
+              body = await this.#blobBody(digest, what, verifier.received);
+              reader = body.stream.getReader();
             } catch (resumeError) {
               throw lost(resumeError);
             }
@@ -274,45 +356,64 @@ export class RegistryClient {
   }
 
   /** The body of a blob from byte `offset` on; a 200 answer to a `Range` request has its prefix dropped. */
-  async #blobBody(digest: Digest, what: string, offset: number): Promise<ReadableStream<Uint8Array>> {
+  async #blobBody(
+    digest: Digest,
+    what: string,
+    offset: number,
+  ): Promise<{ stream: ReadableStream<Uint8Array>; attempt: Attempt }> {
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-    const res = await this.#request(this.#url(`blobs/${digest}`), headers, what, "blob");
+    const { res, attempt } = await this.#request(this.#url(`blobs/${digest}`), headers, what, "blob");
     if (!res.body) throw new Error(`${what}: empty response`);
-    if (offset === 0 || res.status === 200) return offset === 0 ? res.body : res.body.pipeThrough(skipBytes(offset));
+    if (offset === 0 || res.status === 200) {
+      return { stream: offset === 0 ? res.body : res.body.pipeThrough(skipBytes(offset)), attempt };
+    }
     const range = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
     if (res.status !== 206 || !range || Number(range[1]) !== offset) {
       await res.body.cancel();
       throw new Error(`${what}: resuming at byte ${offset} got an unusable answer (HTTP ${res.status})`);
     }
-    return res.body;
+    return { stream: res.body, attempt };
   }
 
   /**
    * One GET with auth and retries. 401 triggers one authentication round (token or Basic); 5xx,
-   * 429 and network errors are retried with backoff; other non-2xx answers become one-line errors.
+   * 429, network errors and answers slower than the headers timeout are retried with backoff;
+   * other non-2xx answers become one-line errors. The returned attempt aborts the body (stall timer).
    */
-  async #request(url: string, headers: Record<string, string>, what: string, kind: "manifest" | "blob") {
+  async #request(
+    url: string,
+    headers: Record<string, string>,
+    what: string,
+    kind: "manifest" | "blob",
+  ): Promise<{ res: Response; attempt: Attempt }> {
     let authRounds = 0;
-    for (let attempt = 1;; attempt++) {
+    for (let tries = 1;; tries++) {
+      const attempt = new Attempt(this.#signal);
       const h = new Headers({ ...headers, "user-agent": `bootcfs/${VERSION}` });
       if (this.#authorization) h.set("authorization", this.#authorization);
       let res: Response;
+      attempt.arm(this.#timeouts.headersMs, `${what}: request`);
       try {
-        res = await fetch(url, { headers: h, signal: this.#signal, client: this.#http });
+        res = await fetch(url, { headers: h, signal: attempt.signal, client: this.#http });
       } catch (e) {
         if (this.#signal?.aborted) throw e;
-        if (attempt >= this.#retry.attempts) {
-          throw new Error(`${what}: cannot reach ${this.scheme}://${registryHost(this.reference.domain)}`, {
-            cause: e,
-          });
+        if (tries >= this.#retry.attempts) {
+          const host = `${this.scheme}://${registryHost(this.reference.domain)}`;
+          const stall = attempt.stall;
+          const message = stall
+            ? `${what}: ${host} did not answer within ${this.#timeouts.headersMs / 1000} s`
+            : `${what}: cannot reach ${host}`;
+          throw new Error(message, { cause: stall ?? e });
         }
-        await sleep(backoffDelay(this.#retry, attempt), this.#signal);
+        await sleep(backoffDelay(this.#retry, tries), this.#signal);
         continue;
+      } finally {
+        attempt.disarm();
       }
-      if (res.ok) return res;
-      if (isTransientStatus(res.status) && attempt < this.#retry.attempts) {
+      if (res.ok) return { res, attempt };
+      if (isTransientStatus(res.status) && tries < this.#retry.attempts) {
         await res.body?.cancel();
-        await sleep(backoffDelay(this.#retry, attempt), this.#signal);
+        await sleep(backoffDelay(this.#retry, tries), this.#signal);
         continue;
       }
       if (res.status === 401 && authRounds < 2) {
@@ -322,7 +423,7 @@ export class RegistryClient {
         const renewed = challenge !== null && await this.#authenticate(challenge, what, authRounds);
         authRounds++;
         if (renewed) {
-          attempt--;
+          tries--;
           continue;
         }
         throw this.#authError(what);
@@ -362,7 +463,9 @@ export class RegistryClient {
     if (this.#credentials) headers.set("authorization", basicAuthorization(this.#credentials));
     let res: Response;
     try {
-      res = await fetch(url, { headers, signal: this.#signal, client: this.#http });
+      const timeout = AbortSignal.timeout(this.#timeouts.headersMs);
+      const signal = this.#signal ? AbortSignal.any([this.#signal, timeout]) : timeout;
+      res = await fetch(url, { headers, signal, client: this.#http });
     } catch (e) {
       throw new Error(`${what}: cannot reach the token server ${url.origin}`, { cause: e });
     }

@@ -8,6 +8,7 @@ import { formatTable } from "../../lib/cli/output.ts";
 import { bench as erofs } from "./erofs.ts";
 import { bench as fsverity } from "./fsverity.ts";
 import { bench as oci } from "./oci.ts";
+import { bench as pull } from "./pull.ts";
 import { bench as registry } from "./registry.ts";
 import { bench as repository } from "./repository.ts";
 import { bench as tar } from "./tar.ts";
@@ -20,6 +21,7 @@ const SECTIONS: Record<string, BenchSection> = {
   tar,
   registry,
   oci,
+  pull,
 };
 
 const wanted = Deno.args.length ? Deno.args : Object.keys(SECTIONS);

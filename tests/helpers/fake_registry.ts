@@ -1,7 +1,8 @@
 /**
  * A scriptable fake OCI registry for unit tests, served by `Deno.serve` on 127.0.0.1: manifests
  * and blobs per repository, Basic or Bearer auth (its own `/token` endpoint), `Range` requests,
- * and injected faults (an HTTP status, or a connection cut after N body bytes).
+ * and injected faults (an HTTP status, a connection cut after N body bytes, a body that stalls
+ * after N bytes with the connection left open, or headers sent only after a delay).
  *
  * ```ts
  * await using reg = fakeRegistry({ auth: { scheme: "bearer", username: "u", password: "p" } });
@@ -21,6 +22,10 @@ export interface Fault {
   status?: number;
   /** Send the real headers but cut the connection after this many body bytes. */
   cutAfter?: number;
+  /** Send the real headers and this many body bytes, then nothing more, keeping the connection open. */
+  stallAfter?: number;
+  /** Answer only after this many ms (a registry that accepted the connection but hangs). */
+  delayMs?: number;
 }
 
 /** Auth the fake demands. */
@@ -83,6 +88,24 @@ function cutBody(bytes: Uint8Array, cutAfter: number): ReadableStream<Uint8Array
   });
 }
 
+/**
+ * A body that yields `bytes` up to `stallAfter` and then neither ends nor errors until the client
+ * goes away (Deno cancels the body) or the fake is disposed (`release`).
+ */
+function stalledBody(bytes: Uint8Array, stallAfter: number, stalled: Set<() => void>): ReadableStream<Uint8Array> {
+  let release = () => {};
+  return new ReadableStream({
+    start(c) {
+      if (stallAfter > 0) c.enqueue(bytes.slice(0, stallAfter));
+      release = () => c.close();
+      stalled.add(release);
+    },
+    cancel() {
+      stalled.delete(release);
+    },
+  });
+}
+
 /** Starts a fake registry. */
 export function fakeRegistry(options: { auth?: FakeAuth } = {}): FakeRegistry {
   const manifests = new Map<string, { bytes: Uint8Array; mediaType: string; digest: string }>();
@@ -90,6 +113,8 @@ export function fakeRegistry(options: { auth?: FakeAuth } = {}): FakeRegistry {
   const requests: SeenRequest[] = [];
   const faults: Fault[] = [];
   const tokens = new Set<string>();
+  const stalled = new Set<() => void>();
+  const delays = new Set<() => void>();
   const auth = options.auth;
   let port = 0;
 
@@ -100,7 +125,7 @@ export function fakeRegistry(options: { auth?: FakeAuth } = {}): FakeRegistry {
     return h.startsWith("Bearer ") && tokens.has(h.slice(7));
   };
 
-  const handler = (req: Request): Response => {
+  const handler = async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     requests.push({
       method: req.method,
@@ -125,6 +150,17 @@ export function fakeRegistry(options: { auth?: FakeAuth } = {}): FakeRegistry {
     }
     const faultIndex = faults.findIndex((f) => f.path === url.pathname);
     const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0] : undefined;
+    if (fault?.delayMs) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, fault.delayMs);
+        function done() {
+          clearTimeout(t);
+          delays.delete(done);
+          resolve();
+        }
+        delays.add(done);
+      });
+    }
     if (fault?.status) return errorResponse(fault.status, "FAULT", `injected ${fault.status}`);
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
     if (!m) return errorResponse(404, "NAME_UNKNOWN", "no such route");
@@ -155,6 +191,9 @@ export function fakeRegistry(options: { auth?: FakeAuth } = {}): FakeRegistry {
     const status = start > 0 ? 206 : 200;
     if (start > 0) headers["content-range"] = `bytes ${start}-${blob.length - 1}/${blob.length}`;
     if (fault?.cutAfter !== undefined) return new Response(cutBody(body, fault.cutAfter), { status, headers });
+    if (fault?.stallAfter !== undefined) {
+      return new Response(stalledBody(body, fault.stallAfter, stalled), { status, headers });
+    }
     return new Response(body, { status, headers });
   };
 
@@ -180,6 +219,8 @@ export function fakeRegistry(options: { auth?: FakeAuth } = {}): FakeRegistry {
       return { digest, size: bytes.length, bytes };
     },
     async [Symbol.asyncDispose]() {
+      for (const release of stalled) release();
+      for (const done of delays) done();
       await server.shutdown();
     },
   };

@@ -86,10 +86,33 @@ function cmdline(pid: number): string {
   }
 }
 
+/** Waits for `p` at most `ms`; false if it did not settle in time (the timer is cleared either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p.then(() => true, () => true),
+      new Promise<false>((r) => timer = setTimeout(() => r(false), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True while `pid` exists and is not a zombie (cmdline is briefly empty while a process execs). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (cmdline(pid) === "") return true;
+    if (!alive(pid)) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
   return false;
@@ -107,6 +130,27 @@ async function stopPid(pid: number, mark: string, signal: "SIGTERM" | "SIGKILL")
     Deno.kill(pid, "SIGKILL");
     await waitGone(pid, 5_000);
   }
+}
+
+/** Reads the PID a wrapper shell prints on its first line (bounded: a wrapper that dies says nothing). */
+async function firstLinePid(stdout: ReadableStream<Uint8Array>, ms: number): Promise<number> {
+  const reader = stdout.getReader();
+  let text = "";
+  const timer = setTimeout(() => reader.cancel(new Error("no PID from the registry wrapper")), ms);
+  try {
+    while (!text.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += new TextDecoder().decode(r.value);
+    }
+  } finally {
+    clearTimeout(timer);
+    // The rest of stdout is not needed; cancelling lets the pipe close.
+    await reader.cancel().catch(() => {});
+  }
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`registry wrapper printed no PID: ${JSON.stringify(text)}`);
+  return pid;
 }
 
 const HTPASSWD_NOTE = "htpasswd (Debian package apache2-utils) is needed for the htpasswd registry";
@@ -170,21 +214,33 @@ ${authYaml}`,
   );
 
   let child: Deno.ChildProcess | undefined;
+  let registryPid = 0;
+  let lifeline: WritableStreamDefaultWriter<Uint8Array> | undefined;
   const start = async () => {
-    // `exec` keeps the recorded PID the registry's own; detached = its own session (setsid).
+    // The registry runs under a small shell that holds a pipe from this process on its stdin: when
+    // this process dies in any way (test timeout, SIGKILL), the pipe reaches EOF and the shell
+    // SIGKILLs the registry, so no registry outlives its test run. The shell prints the
+    // registry's PID, which is what `stop` signals (a crash test kills the registry, not the shell).
     child = new Deno.Command("sh", {
-      args: ["-c", 'exec docker-registry serve "$1" >>"$2" 2>&1', "sh", config, `${base}/registry.log`],
-      stdin: "null",
-      stdout: "null",
+      args: [
+        "-c",
+        'docker-registry serve "$1" >>"$2" 2>&1 </dev/null & echo $!; read -r _; kill -KILL $! 2>/dev/null; wait',
+        "sh",
+        config,
+        `${base}/registry.log`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
       stderr: "null",
       detached: true,
     }).spawn();
-    const pid = child.pid;
-    await Deno.writeTextFile(pidFile, String(pid));
+    lifeline = child.stdin.getWriter();
+    registryPid = await firstLinePid(child.stdout, 10_000);
+    await Deno.writeTextFile(pidFile, String(registryPid));
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      if (cmdline(pid) === "") {
-        await child.status;
+      if (!alive(registryPid)) {
+        await stop("SIGKILL");
         throw new Error(`docker-registry exited at start; see ${base}/registry.log`);
       }
       if (await answers(`http://${host}/v2/`)) return;
@@ -195,9 +251,14 @@ ${authYaml}`,
   };
   const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
     if (!child) return;
-    await stopPid(child.pid, config, signal);
-    await child.status;
+    if (registryPid) await stopPid(registryPid, config, signal);
+    // Closing the lifeline lets the shell finish (it kills the registry if it is still there).
+    await lifeline?.close().catch(() => {});
+    if (!(await settlesWithin(child.status, 15_000))) {
+      throw new Error(`the registry wrapper (PID ${child.pid}) did not exit within 15 s`);
+    }
     child = undefined;
+    registryPid = 0;
     await Deno.remove(pidFile).catch(() => {});
   };
   try {
@@ -211,7 +272,7 @@ ${authYaml}`,
     dataDir,
     logFile: `${base}/registry.log`,
     get pid() {
-      return child?.pid ?? 0;
+      return registryPid;
     },
     tokenRealm: token?.realm,
     stop,

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { bindUnix, close, recvNonBlocking, unixDatagramSocket } from "../../ffi/libc.ts";
 import {
   decodeJournalRecord,
   encodeJournalRecord,
@@ -9,23 +8,7 @@ import {
 } from "../../lib/cli/journal.ts";
 import { createLogger, journalSink } from "../../lib/cli/log.ts";
 import { bootcfs } from "../helpers/cli.ts";
-
-/** A datagram socket standing in for journald; returns the records it received. */
-function fakeJournal(dir: string) {
-  const path = `${dir}/journal.sock`;
-  const fd = unixDatagramSocket();
-  bindUnix(fd, path);
-  return {
-    path,
-    drain(): Map<string, string>[] {
-      const out = [];
-      const buf = new Uint8Array(1 << 16);
-      for (let n; (n = recvNonBlocking(fd, buf)) !== null;) out.push(decodeJournalRecord(buf.slice(0, n)));
-      return out;
-    },
-    close: () => close(fd),
-  };
-}
+import { bootcfsUnderJournal, fakeJournal } from "../helpers/journal.ts";
 
 Deno.test("journal: field names follow bootc's tracing-journald mapping", () => {
   assert.equal(journalFieldName("message_id"), "F_MESSAGE_ID");
@@ -64,7 +47,7 @@ Deno.test("journal: records with structured fields reach a datagram socket", () 
     log.debug("not at info level");
     const recs = j.drain();
     assert.equal(recs.length, 1);
-    assert.deepEqual(Object.fromEntries(recs[0]), {
+    assert.deepEqual(recs[0], {
       MESSAGE: "Pulling composefs image x",
       PRIORITY: "5",
       SYSLOG_IDENTIFIER: "bootcfs",
@@ -96,30 +79,10 @@ Deno.test("journal: a bootcfs process whose stderr is the journal logs there, no
   const dir = Deno.makeTempDirSync();
   const j = fakeJournal(dir);
   try {
-    // The process's stderr is a file whose dev:ino we announce as the journal stream.
-    const errPath = `${dir}/stderr`;
-    Deno.writeTextFileSync(errPath, "");
-    const st = Deno.statSync(errPath);
-    const script = `exec "$@" 2>>${errPath}`;
-    const r = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        script,
-        "sh",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        new URL("../../main.ts", import.meta.url).pathname,
-        "-v",
-        "digest",
-        `${dir}/missing`,
-      ],
-      env: { JOURNAL_STREAM: `${st.dev}:${st.ino}`, BOOTCFS_JOURNAL_SOCKET: j.path },
-    }).output();
+    const r = await bootcfsUnderJournal(j, dir, ["-v", "digest", `${dir}/missing`]);
     assert.equal(r.code, 1);
-    assert.equal(Deno.readTextFileSync(errPath), "");
-    const recs = j.drain().map((m) => Object.fromEntries(m));
+    assert.equal(r.stderr, "");
+    const recs = j.drain();
     assert.equal(recs.length, 2);
     assert.equal(recs[0].PRIORITY, "6");
     assert.equal(recs[0].F_BOOTCFS_COMMAND, "bootcfs digest");

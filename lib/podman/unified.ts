@@ -1,0 +1,101 @@
+/**
+ * bootcfs's own containers-storage for unified pulls (bootc-layout.md §5): the store under the
+ * target's physical root, next to the composefs repository, and a pull through a transient libpod
+ * service against it that always stops.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
+import type { PullEvent } from "./pull_stream.ts";
+import { withPodmanService } from "./service.ts";
+
+/** Where bootcfs keeps its containers-storage for a target root. */
+export interface UnifiedStore {
+  /** Graph root: `<root>/sysroot/composefs/bootc/storage` (bootc's `composefs/bootc/storage` of the physical root). */
+  root: string;
+  /**
+   * Run root: bootc uses `/run/bootc/storage` via a bind mount and `/proc/self/fd/3`; bootcfs uses
+   * plain paths, `/run/bootcfs/<hash of the graph root>`, short (podman allows 50 characters) and
+   * the same on every call (podman records it in its database).
+   */
+  runroot: string;
+  /** The driver the store uses. */
+  driver: "overlay";
+}
+
+/** The unified store of the system at `root` (`/` on a booted host). */
+export function unifiedStore(root: string): UnifiedStore {
+  const graph = `${root.replace(/\/+$/, "")}/sysroot/composefs/bootc/storage`;
+  const tag = createHash("sha256").update(graph).digest("hex").slice(0, 16);
+  return { root: graph, runroot: `/run/bootcfs/${tag}`, driver: "overlay" };
+}
+
+/** The `containers-storage:` reference of image `id` in `store`, for `pull()` of lib/oci. */
+export function storeReference(store: UnifiedStore, id: string): string {
+  return `containers-storage:[${store.driver}@${store.root}+${store.runroot}]${id}`;
+}
+
+/** Options of {@link pullIntoStore}. */
+export interface StorePullOptions {
+  tlsVerify?: boolean;
+  authFile?: string;
+  /** Architecture to pick from an index. */
+  arch?: string;
+  progress?: ProgressReporter;
+  /** The service's stderr is appended here (default: only its tail is kept for errors). */
+  logFile?: string;
+  /** The podman binary (default `podman` from PATH). */
+  podman?: string;
+}
+
+/**
+ * Pulls `reference` (a registry reference, no transport) into `store` with a transient podman
+ * service (stopped afterwards whatever happens) and returns the image id (config digest hex).
+ */
+export async function pullIntoStore(
+  store: UnifiedStore,
+  reference: string,
+  opts: StorePullOptions = {},
+): Promise<string> {
+  await Deno.mkdir(store.runroot, { recursive: true, mode: 0o700 });
+  return await withPodmanService(
+    {
+      root: store.root,
+      runroot: store.runroot,
+      storageDriver: store.driver,
+      logFile: opts.logFile,
+      podman: opts.podman,
+    },
+    async (svc) => {
+      const blobs = new Map<string, ProgressTask>();
+      const finished = new Set<string>();
+      const onProgress = (e: PullEvent) => {
+        if (!opts.progress || e.kind !== "blob" || finished.has(e.digest)) return;
+        const label = `blob ${e.digest.slice(e.digest.indexOf(":") + 1).slice(0, 12)}`;
+        let task = blobs.get(e.digest);
+        if (!task) {
+          // podman 4.3 reports no byte counts: its blobs are counted as items.
+          const total = e.total && e.total > 0 ? e.total : undefined;
+          task = opts.progress.task(label, e.current === undefined ? { unit: "items" } : { unit: "bytes", total });
+          blobs.set(e.digest, task);
+        }
+        if (e.total && e.total > 0) task.setTotal(e.total);
+        if (e.current !== undefined) task.set(e.current);
+        // podman 4.3 says "Copying blob" once per blob, when it is stored: that is the end of it.
+        if (e.status !== "pulling") {
+          task.done(e.status === "skipped" ? "exists" : undefined);
+          finished.add(e.digest);
+        }
+      };
+      const r = await svc.client.pull(reference, {
+        tlsVerify: opts.tlsVerify,
+        authFile: opts.authFile,
+        arch: opts.arch,
+        onProgress,
+      });
+      const info = await svc.client.inspect(r.id);
+      return info.id;
+    },
+  );
+}
