@@ -13,6 +13,7 @@ const lib = Deno.dlopen(
   "libc.so.6",
   {
     open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+    openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
     read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -38,6 +39,9 @@ const lib = Deno.dlopen(
     unlink: { parameters: ["buffer"], result: "i32" },
     unlink_nb: { name: "unlink", parameters: ["buffer"], result: "i32", nonblocking: true },
     copy_file_range: { parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"], result: "isize" },
+    fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+    mkdir: { parameters: ["buffer", "u32"], result: "i32" },
+    syncfs_nb: { name: "syncfs", parameters: ["i32"], result: "i32", nonblocking: true },
     __errno_location: { parameters: [], result: "pointer" },
     strerror: { parameters: ["i32"], result: "pointer" },
   } as const,
@@ -133,9 +137,31 @@ export function open(path: string, flags: number, mode = 0o644): number {
   return check(lib.symbols.open(cstr(path), flags | O_CLOEXEC, mode), "open", path);
 }
 
+/**
+ * An open directory that relative paths are resolved against (`*at` calls): a store that makes
+ * thousands of files in one tree saves the kernel walking the same leading path for each.
+ * `path` names it in error messages.
+ */
+export interface DirRef {
+  fd: number;
+  path: string;
+}
+
+const CWD: DirRef = { fd: AT_FDCWD, path: "" };
+
+function under(at: DirRef, path: string): string {
+  return at.path ? `${at.path}/${path}` : path;
+}
+
+/** Opens a directory as a {@link DirRef} (O_PATH: only for `*at` calls). */
+export function openDir(path: string): DirRef {
+  return { fd: open(path, O_PATH | O_DIRECTORY), path };
+}
+
 /** An unnamed file in `dir` (O_TMPFILE), to be named later with {@link linkFd}. */
-export function openTmpfile(dir: string, mode = 0o644): number {
-  return check(lib.symbols.open(cstr(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, mode), "open(O_TMPFILE)", dir);
+export function openTmpfile(dir: string, mode = 0o644, at: DirRef = CWD): number {
+  const r = lib.symbols.openat(at.fd, cstr(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+  return check(r, "open(O_TMPFILE)", under(at, dir));
 }
 
 /** close(2). */
@@ -162,6 +188,43 @@ export function writeAll(fd: number, buf: Uint8Array, what = `fd ${fd}`): void {
   }
 }
 
+const AT_SYMLINK_NOFOLLOW = 0x100, S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+// struct stat on x86-64: st_mode (u32) at 24, st_size (i64) at 48; 144 bytes in all.
+const statBuf = new Uint8Array(144);
+const statView = new DataView(statBuf.buffer);
+
+/** What {@link lstat} reports: the file type and size. */
+export interface StatInfo {
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+  size: number;
+}
+
+/**
+ * lstat(2) reduced to type and size, or null when `path` (or a directory on the way) does not
+ * exist. A miss throws nothing: object lookups call this for every file they store, and an
+ * exception per miss (as `Deno.lstatSync` throws) costs more than the system call.
+ */
+export function lstat(path: string, at: DirRef = CWD): StatInfo | null {
+  if (lib.symbols.fstatat(at.fd, cstr(path), statBuf, AT_SYMLINK_NOFOLLOW) === 0) {
+    const type = statView.getUint32(24, true) & S_IFMT;
+    const size = Number(statView.getBigInt64(48, true));
+    return { isFile: type === S_IFREG, isDirectory: type === S_IFDIR, isSymlink: type === S_IFLNK, size };
+  }
+  const e = errnoView.getInt32();
+  if (e === 2 || e === 20) return null; // ENOENT, ENOTDIR
+  throw new SyscallError("lstat", under(at, path), e);
+}
+
+/** mkdir(2); false (no exception) when something already exists at `path`. */
+export function mkdir(path: string, mode = 0o755): boolean {
+  if (lib.symbols.mkdir(cstr(path), mode) === 0) return true;
+  const e = errnoView.getInt32();
+  if (e === 17) return false;
+  throw new SyscallError("mkdir", path, e);
+}
+
 /** fsync(2). */
 export function fsync(fd: number, what = `fd ${fd}`): void {
   check(lib.symbols.fsync(fd), "fsync", what);
@@ -170,6 +233,14 @@ export function fsync(fd: number, what = `fd ${fd}`): void {
 /** syncfs(2): flushes the whole filesystem that holds `fd`. */
 export function syncfs(fd: number, what = `fd ${fd}`): void {
   check(lib.symbols.syncfs(fd), "syncfs", what);
+}
+
+/**
+ * syncfs(2) on an FFI worker thread, so the caller keeps working while the disk is flushed. errno
+ * cannot be read after a threaded call: a failure is retried on this thread, which throws with it.
+ */
+export async function syncfsAsync(fd: number, what = `fd ${fd}`): Promise<void> {
+  if (await lib.symbols.syncfs_nb(fd) < 0) syncfs(fd, what);
 }
 
 /**
@@ -182,10 +253,24 @@ export function flock(fd: number, op: number, what = `fd ${fd}`): boolean {
   throw new SyscallError("flock", what, e);
 }
 
-/** Gives the unnamed file `fd` (from {@link openTmpfile}) the name `path`; EEXIST if it exists. */
-export function linkFd(fd: number, path: string): void {
-  const r = lib.symbols.linkat(AT_FDCWD, cstr(`/proc/self/fd/${fd}`), AT_FDCWD, cstr(path), AT_SYMLINK_FOLLOW);
-  check(r, "linkat", path);
+/** False once linkat(AT_EMPTY_PATH) was refused where the `/proc` route worked (no CAP_DAC_READ_SEARCH). */
+let emptyPathLinks = true;
+const EMPTY_PATH = cstr("");
+
+/**
+ * Gives the unnamed file `fd` (from {@link openTmpfile}) the name `path`; EEXIST if it exists.
+ * Links the fd itself where allowed, else through `/proc/self/fd` (a longer path walk).
+ */
+export function linkFd(fd: number, path: string, at: DirRef = CWD): void {
+  const dest = cstr(path);
+  if (emptyPathLinks) {
+    if (lib.symbols.linkat(fd, EMPTY_PATH, at.fd, dest, AT_EMPTY_PATH) === 0) return;
+    const e = errnoView.getInt32();
+    if (e !== 2 && e !== 1) throw new SyscallError("linkat", under(at, path), e); // ENOENT, EPERM: try /proc
+  }
+  const r = lib.symbols.linkat(AT_FDCWD, cstr(`/proc/self/fd/${fd}`), at.fd, dest, AT_SYMLINK_FOLLOW);
+  check(r, "linkat", under(at, path));
+  emptyPathLinks = false;
 }
 
 /** linkat(2) without following symlinks: a hard link `newPath` to `oldPath`. */

@@ -62,6 +62,17 @@ export class FsVerityHasher {
     return this.#length;
   }
 
+  /** Starts over for another file, keeping the buffers (an import hashes thousands of small files). */
+  reset(): void {
+    for (const l of this.#levels) {
+      l.buf.fill(0, 0, l.fill); // partial blocks are hashed zero-padded
+      l.fill = 0;
+      l.count = 0;
+    }
+    this.#blockFill = 0;
+    this.#length = 0;
+  }
+
   /** Adds `data` to the file content being hashed. */
   update(data: Uint8Array): void {
     this.#length += data.length;
@@ -103,7 +114,7 @@ export class FsVerityHasher {
     l.count++;
   }
 
-  /** Finishes the tree and returns the fs-verity digest (32 or 64 bytes). Call once. */
+  /** Finishes the tree and returns the fs-verity digest (32 or 64 bytes). Call once (per {@link reset}). */
   digest(): Uint8Array {
     const root = new Uint8Array(64);
     if (this.#length > 0) {
@@ -113,7 +124,8 @@ export class FsVerityHasher {
       }
       for (let i = 0;; i++) {
         const l = this.#levels[i];
-        if (l.count === 1 && this.#levels.length === i + 1) {
+        // The root: a single digest with nothing above it (levels above may be left from before a reset).
+        if (l.count === 1 && !this.#levels[i + 1]?.count) {
           root.set(l.buf.subarray(0, this.#size));
           break;
         }
@@ -133,9 +145,13 @@ export class FsVerityHasher {
   }
 }
 
+/** One hasher per algorithm for {@link fsverityDigest}, which runs to completion without yielding. */
+const shared: Partial<Record<HashAlg, FsVerityHasher>> = {};
+
 /** The fs-verity digest of bytes held in memory. */
 export function fsverityDigest(data: Uint8Array, alg: HashAlg): Uint8Array {
-  const h = new FsVerityHasher(alg);
+  const h = shared[alg] ??= new FsVerityHasher(alg);
+  h.reset();
   h.update(data);
   return h.digest();
 }
@@ -147,10 +163,23 @@ export function toHex(bytes: Uint8Array): string {
   return s;
 }
 
+/** Value of each hex digit's char code, -1 for anything else. */
+const HEX_VALUE = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 16; i++) t["0123456789abcdef".charCodeAt(i)] = t["0123456789ABCDEF".charCodeAt(i)] = i;
+  return t;
+})();
+
 /** Bytes of a hex string (either case); throws on odd length or a non-hex digit. */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 || /[^0-9a-fA-F]/.test(hex)) throw new Error(`not a hex string: ${JSON.stringify(hex)}`);
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  const out = new Uint8Array(hex.length >> 1);
+  // Object ids are decoded by the ten thousand (splitstreams, EROFS images): no regex, no parseInt.
+  let bad = hex.length % 2 !== 0;
+  for (let i = 0; i < out.length && !bad; i++) {
+    const hi = HEX_VALUE[hex.charCodeAt(2 * i)] ?? -1, lo = HEX_VALUE[hex.charCodeAt(2 * i + 1)] ?? -1;
+    bad = hi < 0 || lo < 0;
+    out[i] = (hi << 4) | lo;
+  }
+  if (bad) throw new Error(`not a hex string: ${JSON.stringify(hex)}`);
   return out;
 }

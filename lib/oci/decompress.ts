@@ -1,13 +1,11 @@
 /**
- * Layer decompression streams: gzip (node:zlib, every member), zstd (libzstd through FFI, every
+ * Layer decompression streams: gzip (zlib through FFI, every member), zstd (libzstd through FFI, every
  * frame), or none; with a decompression-bomb guard on output size and compression ratio
  * (oci-and-boot.md §4.1, deno-notes.md §3).
  *
  * @module
  */
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { GzipInflater } from "../../ffi/zlib.ts";
 import { ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type Compression, layerCompression } from "./mediatype.ts";
 
@@ -62,22 +60,73 @@ async function* counted(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerato
   }
 }
 
-async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerator<Uint8Array> {
-  const gz = createGunzip({ chunkSize: 1 << 20 });
-  const out = pipeline(Readable.from(counted(src, g), { objectMode: false }), gz, () => {});
-  try {
-    for await (const c of out as AsyncIterable<Uint8Array>) {
-      g.check(c.length);
-      // A plain view: Buffer#slice would not copy, surprising callers.
-      yield new Uint8Array(c.buffer, c.byteOffset, c.length);
+const GZIP_OUT = 1 << 20;
+
+/**
+ * The output of a gzip stream, one inflate call (≤ 1 MiB) at a time; null at the end. Every
+ * member is decoded; after the last one, bytes that do not start another member are read (so the
+ * blob is still verified) and ignored, as node:zlib does.
+ */
+function gzipSteps(
+  src: AsyncIterable<Uint8Array>,
+): { step: () => Promise<Uint8Array | null>; close: () => Promise<void> } {
+  const z = new GzipInflater();
+  const it = src[Symbol.asyncIterator]();
+  let inMember = true; // the stream must hold at least one member
+  let done = false;
+  const step = async (): Promise<Uint8Array | null> => {
+    while (!done) {
+      if (z.availIn === 0) {
+        const r = await it.next();
+        if (r.done) {
+          if (inMember) throw new Error("gzip data is truncated");
+          done = true;
+          break;
+        }
+        z.setInput(r.value);
+        continue;
+      }
+      if (!inMember) {
+        if (z.nextByte !== 0x1f) {
+          for (let r = await it.next(); !r.done; r = await it.next()) { /* trailing bytes: read, ignored */ }
+          done = true;
+          break;
+        }
+        inMember = true;
+      }
+      const out = new Uint8Array(GZIP_OUT);
+      const { n, end } = await z.inflate(out);
+      if (end) {
+        z.reset();
+        inMember = false;
+      }
+      if (n > 0) return out.subarray(0, n);
     }
-  } catch (e) {
-    const msg = (e as Error).message;
-    if (/unexpected end of file/i.test(msg)) throw new Error("gzip data is truncated", { cause: e });
-    if (/header check|invalid/i.test(msg)) throw new Error(`not valid gzip data: ${msg}`, { cause: e });
-    throw e;
+    return null;
+  };
+  const close = async () => {
+    await z.free();
+    // A consumer that stopped early: let the source close its file or connection (not awaited,
+    // it may be in the middle of a slow read).
+    if (!done) it.return?.().catch(() => {});
+  };
+  return { step, close };
+}
+
+async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerator<Uint8Array> {
+  const { step, close } = gzipSteps(counted(src, g));
+  // One inflate runs ahead on zlib's worker thread while the consumer handles the previous chunk.
+  let next = step();
+  next.catch(() => {}); // rejections are rethrown where it is awaited
+  try {
+    for (let c = await next; c !== null; c = await next) {
+      next = step();
+      next.catch(() => {});
+      g.check(c.length);
+      yield c;
+    }
   } finally {
-    gz.destroy();
+    await close();
   }
 }
 

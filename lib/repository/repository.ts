@@ -4,15 +4,18 @@
  * the repository lock.
  *
  * Durability: objects are written without a per-object fsync (as composefs-rs) but are named
- * only by {@link Repository.sync} — syncfs, name the queued objects, syncfs — which runs before any
- * `streams/` or `images/` link (or ref) is made. A crash therefore never leaves a named object with
- * other content or a link to a missing object; it can only lose data nothing refers to yet.
+ * only after a syncfs that covers their data: by {@link Repository.sync} (syncfs, name the queued
+ * objects, syncfs), which runs before any `streams/` or `images/` link (or ref) is made, or, for a
+ * full queue, by a background flush (syncfs on another thread, then names). A crash therefore never
+ * leaves a named object with other content or a link to a missing object; it can only lose data
+ * nothing refers to yet.
  *
  * @module
  */
 import {
   close,
   copyFileRange,
+  type DirRef,
   ficlone,
   flock,
   fsync,
@@ -21,6 +24,8 @@ import {
   LOCK_NB,
   LOCK_SH,
   LOCK_UN,
+  lstat,
+  mkdir,
   O_CREAT,
   O_DIRECTORY,
   O_EXCL,
@@ -28,12 +33,14 @@ import {
   O_RDONLY,
   O_RDWR,
   open,
+  openDir,
   openTmpfile,
   pread,
   read,
   RENAME_NOREPLACE,
   renameat2,
   syncfs,
+  syncfsAsync,
   SyscallError,
   unlink,
   unlinkAll,
@@ -104,15 +111,6 @@ function errnoCode(e: unknown): string | undefined {
   return undefined;
 }
 
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
 /**
  * How many stored objects may wait unnamed (each holds an fd): a quarter of the fd limit, at most
  * 4096, so imports sync in large batches without running out of descriptors.
@@ -133,6 +131,11 @@ interface Staging {
   name: string | null;
 }
 
+/** A stored object waiting for {@link Repository.sync} to name it. */
+interface Queued extends Staging {
+  size: number;
+}
+
 /** An open repository. Holds a shared `flock` on the directory until {@link close}. */
 export class Repository {
   /** The repository directory. */
@@ -146,13 +149,23 @@ export class Repository {
   #noTmpfile = false;
   #noVerity = false;
   /** Stored objects not yet named: named by {@link sync} once their data is on disk. */
-  #pending = new Map<ObjectId, Staging & { size: number }>();
+  #pending = new Map<ObjectId, Queued>();
   #pendingLimit = pendingLimit();
+  /** The flush of a full queue running in the background ({@link #queueFull}), if any. */
+  #flushing: Promise<void> | null = null;
+  /** Why a background flush failed, reported by the next store or {@link sync}. */
+  #flushError: { e: unknown } | null = null;
   #noCopyRange = false;
   /** `srcDev:dstDev` pairs where reflink (and then hardlink) already failed. */
   #noReflink = new Set<string>();
   #noHardlink = new Set<string>();
   #dev: number | null = null;
+  /** `objects/` and the `objects/XX` directories known to exist (made once, not on every store). */
+  #dirs = new Set<string>();
+  #objects: DirRef | null = null;
+  /** Free userspace hashers ({@link #takeHasher}). */
+  #hashers: FsVerityHasher[] = [];
+  #copyBuf: Uint8Array | null = null;
 
   private constructor(path: string, dirFd: number, meta: RepoMeta, insecure: boolean, opts: OpenOptions) {
     this.path = path;
@@ -185,7 +198,7 @@ export class Repository {
         metaFd = open(`${path}/meta.json`, O_RDONLY | O_NOFOLLOW);
       } catch (e) {
         if (errnoCode(e) !== "ENOENT") throw e;
-        if (lstatOrNull(`${path}/objects`)?.isDirectory) {
+        if (lstat(`${path}/objects`)?.isDirectory) {
           throw new Error(
             `${path} is a repository from composefs-rs before 0.7 (no meta.json); upgrade it with \`cfsctl init\``,
           );
@@ -251,6 +264,8 @@ export class Repository {
     } finally {
       for (const p of this.#pending.values()) if (p.fd >= 0) close(p.fd);
       this.#pending.clear();
+      if (this.#objects) close(this.#objects.fd);
+      this.#objects = null;
       flock(this.#dirFd, LOCK_UN, this.path);
       close(this.#dirFd);
       this.#dirFd = -1;
@@ -275,7 +290,7 @@ export class Repository {
 
   /** True if the object is stored (named, or queued for the next {@link sync}); content not checked. */
   hasObject(id: ObjectId): boolean {
-    return this.#pending.has(id) || (lstatOrNull(this.objectPath(id))?.isFile ?? false);
+    return this.#pending.has(id) || (lstat(this.objectPath(id))?.isFile ?? false);
   }
 
   /**
@@ -284,6 +299,7 @@ export class Repository {
    * and images are made only after this.
    */
   sync(): void {
+    this.#rethrowFlushError();
     syncfs(this.#dirFd, this.path);
     if (this.#pending.size === 0) return;
     this.#publish();
@@ -317,21 +333,29 @@ export class Repository {
 
   // ---- objects -------------------------------------------------------------------------------
 
-  #objectsDir(): string {
-    const dir = `${this.path}/objects`;
-    try {
-      Deno.mkdirSync(dir, { mode: 0o755 });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  /** Makes `dir` (inside the repository) unless it was made or seen before. */
+  #ensureDir(dir: string): string {
+    if (!this.#dirs.has(dir)) {
+      mkdir(dir, 0o755);
+      this.#dirs.add(dir);
     }
     return dir;
+  }
+
+  #objectsDir(): string {
+    return this.#ensureDir(`${this.path}/objects`);
+  }
+
+  /** `objects/`, opened once: object paths are resolved from it rather than from `/`. */
+  #objectsRef(): DirRef {
+    return this.#objects ??= openDir(this.#objectsDir());
   }
 
   #staging(): Staging {
     const dir = this.#objectsDir();
     if (!this.#noTmpfile) {
       try {
-        return { fd: openTmpfile(dir, 0o644), name: null };
+        return { fd: openTmpfile(".", 0o644, this.#objectsRef()), name: null };
       } catch (e) {
         const code = errnoCode(e);
         if (code !== "EOPNOTSUPP" && code !== "EISDIR" && code !== "ENOSYS") throw e;
@@ -384,13 +408,23 @@ export class Repository {
   }
 
   /**
-   * Queues a staged object `id` to be named at the next {@link sync}, unless an object of that size
-   * is already there (or queued). The staging file stays unnamed (or under its temporary name)
-   * until its data is on disk, so a crash never leaves `objects/XX/…` with other content.
+   * True when `id` is queued, or named with the expected size (another size means a damaged file).
+   * For the store paths only: it makes `objects/` when missing.
    */
-  #finalize(s: Staging, id: ObjectId, size: number): "present" | "stored" {
-    const existing = this.#pending.has(id) ? null : lstatOrNull(this.objectPath(id));
-    if (this.#pending.has(id) || (existing?.isFile && existing.size === size)) {
+  #present(id: ObjectId, size: number): boolean {
+    if (this.#pending.has(id)) return true;
+    const st = lstat(objectSubpath(id), this.#objectsRef());
+    return st !== null && st.isFile && st.size === size;
+  }
+
+  /**
+   * Queues a staged object `id` to be named at the next {@link sync}, unless an object of that size
+   * is already there (or queued; `checked` when the caller just looked). The staging file stays
+   * unnamed (or under its temporary name) until its data is on disk, so a crash never leaves
+   * `objects/XX/…` with other content.
+   */
+  #finalize(s: Staging, id: ObjectId, size: number, checked = false): "present" | "stored" {
+    if (!checked && this.#present(id, size)) {
       this.#discard(s);
       return "present";
     }
@@ -402,40 +436,82 @@ export class Repository {
     // The queue owns the file now: error cleanup of the staging must not touch it.
     s.fd = -1;
     s.name = null;
-    if (this.#pending.size >= this.#pendingLimit) this.sync();
+    if (this.#pending.size >= this.#pendingLimit) this.#queueFull();
     return "stored";
   }
 
-  /** Names every queued object (its data is already on disk); an existing file of another size is replaced. */
-  #publish(): void {
-    for (const [id, p] of this.#pending) {
-      const dest = this.objectPath(id);
+  /**
+   * Starts naming the queued objects without waiting: their syncfs runs on another thread while
+   * the import goes on, and they are named when it returns. No second syncfs is needed before the
+   * next batch: a name only has to be durable before a link refers to it, and every link is made
+   * after a {@link sync}, which starts with a syncfs. Only when the queue doubles while a flush is
+   * still running does the caller wait (a synchronous sync), which bounds the open fds.
+   */
+  #queueFull(): void {
+    this.#rethrowFlushError();
+    if (this.#flushing) {
+      if (this.#pending.size >= 2 * this.#pendingLimit) this.sync();
+      return;
+    }
+    const batch = [...this.#pending];
+    this.#flushing = syncfsAsync(this.#dirFd, this.path)
+      .then(() => {
+        if (this.#dirFd >= 0) this.#publish(batch);
+      })
+      .catch((e) => void (this.#flushError ??= { e }))
+      .finally(() => this.#flushing = null);
+  }
+
+  #rethrowFlushError(): void {
+    const f = this.#flushError;
+    if (f) {
+      this.#flushError = null;
+      throw f.e;
+    }
+  }
+
+  /**
+   * Names queued objects (their data is already on disk): all of them, or those of `batch` that
+   * are still queued (a {@link sync} may have named them meanwhile).
+   */
+  #publish(batch: Iterable<[ObjectId, Queued]> = this.#pending): void {
+    for (const [id, p] of batch) {
+      if (this.#pending.get(id) !== p) continue;
       try {
-        Deno.mkdirSync(`${this.path}/objects/${id.slice(0, 2)}`, { mode: 0o755 });
-      } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      }
-      const existing = lstatOrNull(dest);
-      // A file of another size cannot have this digest: it is damaged (e.g. cut short by a crash).
-      const replace = existing !== null && !(existing.isFile && existing.size === p.size);
-      if (replace) this.#log(`replacing damaged object ${dest} (size ${existing.size}, expected ${p.size})`);
-      try {
-        if (existing && !replace) {
-          if (p.name) unlink(`${this.path}/${p.name}`); // someone else stored it meanwhile
-        } else if (p.name && replace) Deno.renameSync(`${this.path}/${p.name}`, dest);
-        else if (p.name) renameat2(`${this.path}/${p.name}`, dest, RENAME_NOREPLACE);
-        else if (replace) {
-          const tmp = `${this.path}/objects/${randomName(".tmp-object-")}`;
-          linkFd(p.fd, tmp);
-          Deno.renameSync(tmp, dest);
-        } else linkFd(p.fd, dest);
-      } catch (e) {
-        if (errnoCode(e) !== "EEXIST") throw e;
-        if (p.name) unlink(`${this.path}/${p.name}`);
+        this.#name(id, p);
       } finally {
         if (p.fd >= 0) close(p.fd);
         this.#pending.delete(id);
       }
+    }
+  }
+
+  /**
+   * Gives a queued object its name. The link is tried first: in an import almost every object is
+   * new, so looking before linking would cost a system call per object for nothing.
+   */
+  #name(id: ObjectId, p: Queued): void {
+    const dest = this.objectPath(id);
+    this.#ensureDir(`${this.path}/objects/${id.slice(0, 2)}`);
+    try {
+      if (p.name) renameat2(`${this.path}/${p.name}`, dest, RENAME_NOREPLACE);
+      else linkFd(p.fd, objectSubpath(id), this.#objectsRef());
+      return;
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+    }
+    const existing = lstat(dest);
+    if (existing?.isFile && existing.size === p.size) {
+      if (p.name) unlink(`${this.path}/${p.name}`); // someone else stored it meanwhile
+      return;
+    }
+    // A file of another size cannot have this digest: it is damaged (e.g. cut short by a crash).
+    this.#log(`replacing damaged object ${dest} (size ${existing?.size}, expected ${p.size})`);
+    if (p.name) Deno.renameSync(`${this.path}/${p.name}`, dest);
+    else {
+      const tmp = `${this.path}/objects/${randomName(".tmp-object-")}`;
+      linkFd(p.fd, tmp);
+      Deno.renameSync(tmp, dest);
     }
   }
 
@@ -444,15 +520,12 @@ export class Repository {
     this.checkWritable();
     const digest = fsverityDigest(data, this.alg);
     const id = objectIdFromBytes(digest);
-    const existing = this.#pending.has(id) ? null : lstatOrNull(this.objectPath(id));
-    if (this.#pending.has(id) || (existing?.isFile && existing.size === data.length)) {
-      return { id, method: "present", size: data.length };
-    }
+    if (this.#present(id, data.length)) return { id, method: "present", size: data.length };
     const s = this.#staging();
     try {
       writeAll(s.fd, data, "new object");
       const got = this.#verify(s, digest);
-      const m = this.#finalize(s, got, data.length);
+      const m = this.#finalize(s, got, data.length, got === id);
       return { id: got, method: m === "stored" ? "copied" : m, size: data.length };
     } catch (e) {
       this.#cleanup(s);
@@ -466,12 +539,28 @@ export class Repository {
     } catch { /* already closed or removed */ }
   }
 
+  /**
+   * A userspace hasher for a new object's digest (insecure repositories only; null otherwise).
+   * Reused: an import stores thousands of small files, each would allocate a tree's buffers.
+   * Concurrent stores each hold their own until {@link #releaseHasher}.
+   */
+  #takeHasher(): FsVerityHasher | null {
+    if (!this.insecure) return null;
+    const h = this.#hashers.pop() ?? new FsVerityHasher(this.alg);
+    h.reset();
+    return h;
+  }
+
+  #releaseHasher(h: FsVerityHasher | null): void {
+    if (h) this.#hashers.push(h);
+  }
+
   /** Stores the content of a stream of chunks as an object, hashing while copying. */
   async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<Stored> {
     this.checkWritable();
     const s = this.#staging();
+    const h = this.#takeHasher();
     try {
-      const h = this.insecure ? new FsVerityHasher(this.alg) : null;
       let size = 0;
       for await (const chunk of source) {
         writeAll(s.fd, chunk, "new object");
@@ -484,6 +573,8 @@ export class Repository {
     } catch (e) {
       this.#cleanup(s);
       throw e;
+    } finally {
+      this.#releaseHasher(h);
     }
   }
 
@@ -494,9 +585,9 @@ export class Repository {
    */
   #copyFromFd(fd: number, what: string): Stored {
     const s = this.#staging();
+    const h = this.#takeHasher();
     try {
-      const h = this.insecure ? new FsVerityHasher(this.alg) : null;
-      const buf = new Uint8Array(IO_SIZE);
+      const buf = this.#copyBuf ??= new Uint8Array(IO_SIZE); // synchronous: one buffer serves every copy
       let size = 0;
       for (;;) {
         const n = pread(fd, buf, size, what);
@@ -512,6 +603,8 @@ export class Repository {
     } catch (e) {
       this.#cleanup(s);
       throw e;
+    } finally {
+      this.#releaseHasher(h);
     }
   }
 
@@ -585,14 +678,9 @@ export class Repository {
       id = objectIdFromBytes(m.digest);
     }
     const dest = this.objectPath(id);
-    const existing = lstatOrNull(dest);
-    if (this.#pending.has(id) || (existing?.isFile && existing.size === size)) return { id, method: "present", size };
-    if (existing) return null; // a damaged object is replaced through the copy path
-    try {
-      Deno.mkdirSync(`${this.path}/objects/${id.slice(0, 2)}`, { mode: 0o755 });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    }
+    if (this.#present(id, size)) return { id, method: "present", size };
+    if (lstat(dest)) return null; // a damaged object is replaced through the copy path
+    this.#ensureDir(`${this.path}/objects/${id.slice(0, 2)}`);
     try {
       linkFd(src, dest);
       return { id, method: "hardlinked", size };
@@ -660,7 +748,7 @@ export class Repository {
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
-    const st = lstatOrNull(abs);
+    const st = lstat(abs);
     if (st?.isSymlink && Deno.readLinkSync(abs) === rel) return;
     if (st && !st.isSymlink) throw new Error(`${abs} exists and is not a symlink`);
     for (let attempt = 0;; attempt++) {
@@ -688,7 +776,7 @@ export class Repository {
   linkedObject(kind: LinkKind, name: string): ObjectId | null {
     checkEntryName(name, kind === "streams" ? "stream" : "image");
     const abs = `${this.path}/${kind}/${name}`;
-    const st = lstatOrNull(abs);
+    const st = lstat(abs);
     if (!st) return null;
     if (!st.isSymlink) throw new Error(`${abs} is not a symlink`);
     const target = Deno.readLinkSync(abs);
@@ -706,7 +794,7 @@ export class Repository {
   refTarget(kind: LinkKind, name: string): string | null {
     checkRefName(name);
     const abs = `${this.path}/${kind}/refs/${name}`;
-    const st = lstatOrNull(abs);
+    const st = lstat(abs);
     if (!st) return null;
     if (!st.isSymlink) throw new Error(`${abs} is not a symlink`);
     const target = Deno.readLinkSync(abs);

@@ -138,6 +138,42 @@ Deno.test("objects from bytes, streams and files are named by their fs-verity di
   }
 });
 
+Deno.test("a full queue is named in the background, and a sync meanwhile names everything once", async () => {
+  await using dir = await scratchDir();
+  using repo = init(`${dir.path}/r`);
+  // More than twice the largest queue (4096): the first full queue starts a background flush, the
+  // second (no event loop turn in between) waits for a synchronous sync.
+  const n = 2 * 4096 + 500;
+  const data = (i: number) => te.encode(`object ${i}`);
+  const ids = new Set<ObjectId>();
+  for (let i = 0; i < n; i++) ids.add(repo.ensureObject(data(i)).id);
+  // With event loop turns in between (as an import's reads give), background flushes complete.
+  for (let i = n; i < n + 5000; i++) {
+    ids.add(
+      (await repo.ensureObjectFromStream((async function* () {
+        yield data(i);
+      })())).id,
+    );
+    if (i % 100 === 0) await new Promise((r) => setTimeout(r, 0));
+  }
+  const named = () =>
+    [...Deno.readDirSync(`${repo.path}/objects`)].reduce(
+      (a, d) => a + [...Deno.readDirSync(`${repo.path}/objects/${d.name}`)].length,
+      0,
+    );
+  // The last background flush names its batch once its syncfs returns (no sync() call needed).
+  for (const until = Date.now() + 10_000; named() <= 2 * 4096 && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(named() > 2 * 4096, `${named()} named before sync`);
+  repo.sync();
+  assert.equal(ids.size, n + 5000);
+  assert.equal(named(), ids.size);
+  for (const [i, id] of [...ids].entries()) {
+    if (i % 997 === 0) assert.equal(await fsverityDigest(repo.objectPath(id), "sha512"), id);
+  }
+});
+
 Deno.test("streams, images, refs and tags: links exactly as composefs-rs writes them, atomic replacement", async () => {
   await using dir = await scratchDir();
   using repo = init(`${dir.path}/r`);
