@@ -14,7 +14,9 @@ import { writeSampleImage } from "./fixtures/sample_image.ts";
 
 const main = new URL("../main.ts", import.meta.url).pathname;
 const bin = Deno.env.get("BOOTCFS_BIN");
-const argv0 = bin ? [bin] : [Deno.execPath(), "run", "--allow-all", "--quiet", main];
+const argv0 = bin
+  ? [bin]
+  : [Deno.execPath(), "run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2", main];
 
 /** Runs one bootcfs command as a user would, echoing it; fails the demo if it fails. */
 async function bootcfs(...args: string[]): Promise<string> {

@@ -10,6 +10,7 @@ import {
   type ByteString,
   compareByteArrays,
   Directory,
+  EMPTY_FILE,
   latin1Decode,
   latin1Encode,
   Leaf,
@@ -190,7 +191,7 @@ function leafContent(e: DumpEntry, alg: HashAlg | undefined): LeafContent {
       }
       if (e.digest !== null) throw new Error("digest given for an inline file");
       if (e.content === null || e.content === "") {
-        return e.size > 0 ? { kind: "sparse", size: e.size } : { kind: "inline", data: new Uint8Array(0) };
+        return e.size > 0 ? { kind: "sparse", size: e.size } : EMPTY_FILE;
       }
       if (e.content.length > MAX_INLINE_CONTENT) {
         throw new Error(`inline content longer than ${MAX_INLINE_CONTENT} bytes`);

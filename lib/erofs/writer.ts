@@ -8,7 +8,7 @@ import { DIGEST_SIZE } from "../fsverity/digest.ts";
 import { objectPath } from "../dumpfile/write.ts";
 import {
   type ByteString,
-  compareByteArrays,
+  compareBytes,
   countLinks,
   Directory,
   latin1Decode,
@@ -65,19 +65,27 @@ export interface WriteOptions {
 
 /** C mkcomposefs keeps at most this many shared xattr references per inode. */
 const MAX_SHARED_PER_INODE = 128;
-const EMPTY = new Uint8Array(0);
-const utf8Encoder = new TextEncoder();
+// Shared by the inodes without xattrs / leaves (frozen: nothing may be added to them).
+const NO_XATTRS: Xattr[] = Object.freeze([]) as unknown as Xattr[];
+const NO_DIRENTS: Dirent[] = Object.freeze([]) as unknown as Dirent[];
 // C sets HAS_ACL for these exact names only.
 const ACL_ACCESS = "system.posix_acl_access";
 const ACL_DEFAULT = "system.posix_acl_default";
 
+/**
+ * One distinct xattr (name and value) of the image, shared by every inode that has it. Values are
+ * byte strings: a per-file metacopy or redirect value costs a few dozen bytes of heap that way,
+ * rather than a buffer (several hundred), and is its own key in {@link XattrTable}.
+ */
 interface Xattr {
   name: ByteString;
-  value: Uint8Array;
+  value: ByteString;
   prefix: number;
   suffix: ByteString;
-  /** Index into the shared table, or -1 when stored in the inode. */
-  shared: number;
+  /** Number of inodes that have it. */
+  count: number;
+  /** Index into the shared table, or -1 when every inode stores it inline. */
+  index: number;
 }
 
 interface Dirent {
@@ -92,7 +100,6 @@ interface Ino {
   type: number;
   stat: Stat;
   nlink: number;
-  xattrMap: Map<ByteString, Uint8Array>;
   xattrs: Xattr[];
   dirents: Dirent[];
   dirSplit: DirSplit | null;
@@ -116,9 +123,8 @@ function newIno(node: Node, index: number, nlink: number, type: number): Ino {
     type,
     stat: node.stat,
     nlink,
-    xattrMap: new Map(),
-    xattrs: [],
-    dirents: [],
+    xattrs: NO_XATTRS,
+    dirents: type === S_IFDIR ? [] : NO_DIRENTS,
     dirSplit: null,
     layout: LAYOUT_FLAT_PLAIN,
     size: 0,
@@ -165,24 +171,65 @@ function direntType(ino: Ino): number {
   return DIRENT_TYPES.get(ino.type) ?? FT.reg;
 }
 
+/**
+ * The distinct xattrs of the image being written, by name and then value (no name + value key
+ * strings: per-file values are unique, so a key would double their size).
+ */
+class XattrTable {
+  /** Per name, split once (a per-file value must not cost a suffix string of its own). */
+  #byName = new Map<ByteString, { prefix: number; suffix: ByteString; values: Map<ByteString, Xattr> }>();
+  #version: FormatVersion;
+
+  constructor(version: FormatVersion) {
+    this.#version = version;
+  }
+
+  /** Gives `ino` the xattr `name` = `value`, replacing any value it had for `name`. */
+  set(ino: Ino, name: ByteString, value: ByteString): void {
+    let group = this.#byName.get(name);
+    if (group === undefined) {
+      const [prefix, suffix] = splitXattrName(name, this.#version);
+      this.#byName.set(name, group = { prefix, suffix, values: new Map() });
+    }
+    let x = group.values.get(value);
+    if (x === undefined) {
+      group.values.set(value, x = { name, value, prefix: group.prefix, suffix: group.suffix, count: 0, index: -1 });
+    }
+    x.count++;
+    if (ino.xattrs === NO_XATTRS) ino.xattrs = [];
+    const i = ino.xattrs.findIndex((old) => old.name === name);
+    if (i < 0) ino.xattrs.push(x);
+    else {
+      ino.xattrs[i].count--;
+      ino.xattrs[i] = x;
+    }
+  }
+
+  /** Every xattr some inode has. */
+  *[Symbol.iterator](): IterableIterator<Xattr> {
+    for (const { values } of this.#byName.values()) for (const x of values.values()) if (x.count > 0) yield x;
+  }
+}
+
 /** Writer xattrs of a leaf's content (metacopy/redirect), skipped for empty files in V0/V1. */
-function contentXattrs(leaf: Leaf, into: Map<ByteString, Uint8Array>, version: FormatVersion): void {
+function contentXattrs(leaf: Leaf, into: Ino, version: FormatVersion, xattrs: XattrTable): void {
   const c = leaf.content;
   if (c.kind !== "external" && c.kind !== "external-noverity" && c.kind !== "sparse") return;
   if (version !== 2 && c.size === 0) return;
-  into.set(XATTR_METACOPY, c.kind === "external" ? metacopyValue(c.id.alg, c.id.digest) : EMPTY);
+  xattrs.set(into, XATTR_METACOPY, c.kind === "external" ? latin1Decode(metacopyValue(c.id.alg, c.id.digest)) : "");
   if (c.kind !== "sparse") {
     if (c.id.digest.length !== DIGEST_SIZE[c.id.alg]) throw new Error("object id has the wrong digest length");
-    into.set(XATTR_REDIRECT, utf8Encoder.encode("/" + objectPath(c.id.digest)));
+    xattrs.set(into, XATTR_REDIRECT, "/" + objectPath(c.id.digest));
   }
 }
 
 /** Stat xattrs in name order, with `trusted.overlay.*` escaped one level. */
-function statXattrs(stat: Stat, into: Map<ByteString, Uint8Array>): void {
+function statXattrs(stat: Stat, into: Ino, xattrs: XattrTable): void {
+  if (stat.xattrs.size === 0) return;
   const names = [...stat.xattrs.keys()].sort();
   for (const name of names) {
-    const v = stat.xattrs.get(name)!;
-    into.set(name.startsWith(OVERLAY_PREFIX) ? OVERLAY_ESCAPED_PREFIX + name.slice(OVERLAY_PREFIX.length) : name, v);
+    const escaped = name.startsWith(OVERLAY_PREFIX) ? OVERLAY_ESCAPED_PREFIX + name.slice(OVERLAY_PREFIX.length) : name;
+    xattrs.set(into, escaped, latin1Decode(stat.xattrs.get(name)!));
   }
 }
 
@@ -190,18 +237,14 @@ function statXattrs(stat: Stat, into: Map<ByteString, Uint8Array>): void {
 function compareXattrC(a: Xattr, b: Xattr): number {
   if (a.name !== b.name) return a.name < b.name ? -1 : 1;
   if (a.value.length !== b.value.length) return a.value.length - b.value.length;
-  return compareByteArrays(a.value, b.value);
+  return compareBytes(a.value, b.value);
 }
 
 /** Shared-table order of V2: prefix index, suffix, value. */
 function compareXattrV2(a: Xattr, b: Xattr): number {
   if (a.prefix !== b.prefix) return a.prefix - b.prefix;
   if (a.suffix !== b.suffix) return a.suffix < b.suffix ? -1 : 1;
-  return compareByteArrays(a.value, b.value);
-}
-
-function xattrKey(x: Xattr): string {
-  return x.name + "\0" + latin1Decode(x.value);
+  return compareBytes(a.value, b.value);
 }
 
 function entrySize(x: Xattr): number {
@@ -239,18 +282,22 @@ function splitDirents(ino: Ino): DirSplit {
 }
 
 /** Creates inodes in index order with the writer and (escaped) stat xattrs of their node. */
-function allocator(inodes: Ino[], version: FormatVersion): (node: Node, type: number, nlink: number) => Ino {
+function allocator(
+  inodes: Ino[],
+  version: FormatVersion,
+  xattrs: XattrTable,
+): (node: Node, type: number, nlink: number) => Ino {
   return (node, type, nlink) => {
     const ino = newIno(node, inodes.length, nlink, type);
-    if (node instanceof Leaf) contentXattrs(node, ino.xattrMap, version);
-    statXattrs(node.stat, ino.xattrMap);
+    if (node instanceof Leaf) contentXattrs(node, ino, version, xattrs);
+    statXattrs(node.stat, ino, xattrs);
     inodes.push(ino);
     return ino;
   };
 }
 
 /** Tree → inode list, V0/V1 (BFS with stubs, hardlink canonical dirs, whiteout escaping). */
-function collectV1(root: Directory, version: FormatVersion): Ino[] {
+function collectV1(root: Directory, version: FormatVersion, xattrs: XattrTable): Ino[] {
   const links = countLinks(root);
   const rootSelinux = root.stat.xattrs.get("security.selinux");
   const stubs = new Set<Leaf>();
@@ -269,14 +316,16 @@ function collectV1(root: Directory, version: FormatVersion): Ino[] {
   const childrenOf = (d: Directory): Iterable<[ByteString, Node]> =>
     d === root ? rootNames.map((n) => [n, rootEntries.get(n)!] as [ByteString, Node]) : d.entries();
 
+  let hardlinks = false;
   for (const [leaf, n] of links) {
     if (n > 1 && leaf.isWhiteout) throw new Error("a whiteout (character device 0:0) cannot be hardlinked");
+    hardlinks ||= n > 1;
   }
 
   // The directory of the first occurrence (sorted DFS) of every hardlinked leaf. The stubs are
   // not hardlinked, so walking the caller's tree is enough.
   const canonical = new Map<Leaf, Directory>();
-  for (const [, node, parent] of walk(root)) {
+  for (const [, node, parent] of hardlinks ? walk(root) : []) {
     if (node instanceof Leaf && (links.get(node) ?? 1) > 1 && !canonical.has(node)) canonical.set(node, parent);
   }
 
@@ -284,7 +333,7 @@ function collectV1(root: Directory, version: FormatVersion): Ino[] {
   const allocated = new Map<Leaf, Ino>();
   const escaped = new Set<Ino>();
   const deferred: Array<[Dirent, Leaf]> = [];
-  const alloc = allocator(inodes, version);
+  const alloc = allocator(inodes, version, xattrs);
   const rootIno = alloc(root, S_IFDIR, 2 + root.subdirCount());
   const queue: Array<[Ino, Ino]> = [[rootIno, rootIno]];
   for (let q = 0; q < queue.length; q++) {
@@ -301,10 +350,11 @@ function collectV1(root: Directory, version: FormatVersion): Ino[] {
       }
       const nlink = links.get(node) ?? 1;
       const isCanonical = nlink === 1 || canonical.get(node) === dir;
-      let ino = allocated.get(node);
+      // Only a hardlinked leaf is met again, so only those are remembered (a map entry per leaf adds up).
+      let ino = nlink > 1 ? allocated.get(node) : undefined;
       if (ino === undefined && isCanonical) {
         ino = alloc(node, node.fileType, nlink);
-        allocated.set(node, ino);
+        if (nlink > 1) allocated.set(node, ino);
       }
       if (ino === undefined) {
         const dirent = { name, ino: d };
@@ -316,17 +366,17 @@ function collectV1(root: Directory, version: FormatVersion): Ino[] {
       if (isCanonical && node.isWhiteout && !stubs.has(node) && !escaped.has(ino)) {
         escaped.add(ino);
         ino.type = S_IFREG;
-        ino.xattrMap.set(XATTR_ESCAPED_WHITEOUT, EMPTY);
-        ino.xattrMap.set(XATTR_USER_WHITEOUT, EMPTY);
+        xattrs.set(ino, XATTR_ESCAPED_WHITEOUT, "");
+        xattrs.set(ino, XATTR_USER_WHITEOUT, "");
         hasWhiteout = true;
       }
     }
     if (hasWhiteout) {
-      d.xattrMap.set(XATTR_ESCAPED_WHITEOUTS, EMPTY);
-      d.xattrMap.set(XATTR_USER_WHITEOUTS, EMPTY);
+      xattrs.set(d, XATTR_ESCAPED_WHITEOUTS, "");
+      xattrs.set(d, XATTR_USER_WHITEOUTS, "");
       if (version === 1) {
-        d.xattrMap.set(XATTR_ESCAPED_OPAQUE, new Uint8Array([0x78]));
-        d.xattrMap.set(XATTR_USER_OPAQUE, new Uint8Array([0x78]));
+        xattrs.set(d, XATTR_ESCAPED_OPAQUE, "x");
+        xattrs.set(d, XATTR_USER_OPAQUE, "x");
       }
     }
     d.dirents.sort(byName);
@@ -336,16 +386,16 @@ function collectV1(root: Directory, version: FormatVersion): Ino[] {
     if (ino === undefined) throw new Error("internal error: hardlink target was never allocated");
     dirent.ino = ino;
   }
-  rootIno.xattrMap.set(XATTR_OPAQUE, new Uint8Array([0x79]));
+  xattrs.set(rootIno, XATTR_OPAQUE, "y");
   return inodes;
 }
 
 /** Tree → inode list, V2 (DFS pre-order, no stubs or whiteout escaping). */
-function collectV2(root: Directory): Ino[] {
+function collectV2(root: Directory, xattrs: XattrTable): Ino[] {
   const links = countLinks(root);
   const inodes: Ino[] = [];
   const allocated = new Map<Leaf, Ino>();
-  const alloc = allocator(inodes, 2);
+  const alloc = allocator(inodes, 2, xattrs);
   const dirInos = new Map<Directory, Ino>();
   for (const [name, node, parent] of walk(root)) {
     if (node instanceof Directory) {
@@ -356,10 +406,11 @@ function collectV2(root: Directory): Ino[] {
       if (node !== root) up.dirents.push({ name: name.slice(name.lastIndexOf("/") + 1), ino });
       continue;
     }
-    let ino = allocated.get(node);
+    const nlink = links.get(node) ?? 1;
+    let ino = nlink > 1 ? allocated.get(node) : undefined;
     if (ino === undefined) {
-      ino = alloc(node, node.fileType, links.get(node) ?? 1);
-      allocated.set(node, ino);
+      ino = alloc(node, node.fileType, nlink);
+      if (nlink > 1) allocated.set(node, ino);
     }
     dirInos.get(parent)!.dirents.push({ name: name.slice(name.lastIndexOf("/") + 1), ino });
   }
@@ -367,41 +418,32 @@ function collectV2(root: Directory): Ino[] {
   return inodes;
 }
 
-/** Fills `xattrs` from `xattrMap` and returns the shared table (V0/V1 or V2 rules). */
-function shareXattrs(inodes: Ino[], version: FormatVersion): Xattr[] {
-  const counts = new Map<string, { x: Xattr; count: number; index: number }>();
-  for (const ino of inodes) {
-    for (const [name, value] of ino.xattrMap) {
-      const [prefix, suffix] = splitXattrName(name, version);
-      ino.xattrs.push({ name, value, prefix, suffix, shared: -1 });
-    }
-    if (version !== 2) ino.xattrs.sort(compareXattrC);
-    for (const x of ino.xattrs) {
-      const k = xattrKey(x);
-      const e = counts.get(k);
-      if (e) e.count++;
-      else counts.set(k, { x, count: 1, index: -1 });
-    }
-  }
-  const table: Xattr[] = [];
-  for (const e of counts.values()) if (e.count > 1) table.push(e.x);
+/** Sorts every inode's xattrs (V0/V1), returns the shared table (V0/V1 or V2 rules) and sizes each inode's xattrs. */
+function shareXattrs(inodes: Ino[], xattrs: XattrTable, version: FormatVersion): Xattr[] {
+  if (version !== 2) { for (const ino of inodes) if (ino.xattrs.length > 1) ino.xattrs.sort(compareXattrC); }
+  const table = [...xattrs].filter((x) => x.count > 1);
   if (version === 2) table.sort(compareXattrV2);
   else table.sort((a, b) => compareXattrC(b, a));
-  table.forEach((x, i) => (counts.get(xattrKey(x))!.index = i));
+  table.forEach((x, i) => (x.index = i));
   for (const ino of inodes) {
-    let nShared = 0;
-    for (const x of ino.xattrs) {
-      const e = counts.get(xattrKey(x))!;
-      if (e.index >= 0 && (version === 2 || nShared < MAX_SHARED_PER_INODE)) {
-        x.shared = e.index;
-        nShared++;
-      }
-    }
+    const shared = sharedFlags(ino, version);
     let size = 0;
-    for (const x of ino.xattrs) size += x.shared >= 0 ? 4 : entrySize(x);
+    ino.xattrs.forEach((x, i) => (size += shared[i] ? 4 : entrySize(x)));
     ino.xattrSize = ino.xattrs.length === 0 ? 0 : 12 + size;
   }
   return table;
+}
+
+/** Which of an inode's xattrs refer to the shared table: those in it, at most 128 per inode in V0/V1 (as C). */
+function sharedFlags(ino: Ino, version: FormatVersion): boolean[] {
+  const flags: boolean[] = [];
+  let n = 0;
+  for (const x of ino.xattrs) {
+    const shared = x.index >= 0 && (version === 2 || n < MAX_SHARED_PER_INODE);
+    if (shared) n++;
+    flags.push(shared);
+  }
+  return flags;
 }
 
 /** Unsigned 64-bit order of (sec, nsec), as C compares `st_mtim`. */
@@ -548,9 +590,8 @@ function writeXattrEntry(out: Out, o: number, x: Xattr): number {
   out.u8(o, x.suffix.length);
   out.u8(o + 1, x.prefix);
   out.u16(o + 2, x.value.length);
-  o = out.str(o + 4, x.suffix);
-  out.buf.set(x.value, o);
-  return roundUp(o + x.value.length, 4);
+  o = out.str(out.str(o + 4, x.suffix), x.value);
+  return roundUp(o, 4);
 }
 
 function writeDirents(out: Out, o: number, d: Dirent[], start: number, end: number): void {
@@ -606,14 +647,15 @@ function writeInode(out: Out, ino: Ino, version: FormatVersion, xattrBase: numbe
     let filter = 0;
     for (const x of ino.xattrs) filter |= 1 << (xxh32(x.suffix, XATTR_FILTER_SEED + x.prefix) & 31);
     out.u32(o, ~filter);
-    const shared = ino.xattrs.filter((x) => x.shared >= 0);
+    const flags = sharedFlags(ino, version);
+    const shared = ino.xattrs.filter((_, i) => flags[i]);
     out.u8(o + 4, Math.min(shared.length, 255));
     o += 12;
     for (const x of shared) {
-      out.u32(o, (tableOffsets[x.shared] - xattrBase) / 4);
+      out.u32(o, (tableOffsets[x.index] - xattrBase) / 4);
       o += 4;
     }
-    for (const x of ino.xattrs) if (x.shared < 0) o = writeXattrEntry(out, o, x);
+    for (let i = 0; i < ino.xattrs.length; i++) if (!flags[i]) o = writeXattrEntry(out, o, ino.xattrs[i]);
   }
   const node = ino.node;
   if (node instanceof Directory) {
@@ -655,8 +697,9 @@ function writeBlocks(out: Out, ino: Ino): void {
  */
 export function writeImage(root: Directory, opts: WriteOptions = {}): Uint8Array {
   const version = opts.version ?? 1;
-  const inodes = version === 2 ? collectV2(root) : collectV1(root, version);
-  const table = shareXattrs(inodes, version);
+  const xattrs = new XattrTable(version);
+  const inodes = version === 2 ? collectV2(root, xattrs) : collectV1(root, version, xattrs);
+  const table = shareXattrs(inodes, xattrs, version);
   const [minSec, minNsec] = sizeInodes(inodes, version);
 
   let pos = INODES_START;

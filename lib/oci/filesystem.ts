@@ -18,7 +18,7 @@ import {
 } from "../repository/mod.ts";
 import { type Chunk, contentType, INLINE_CONTENT_MAX, SplitStream } from "../splitstream/mod.ts";
 import { type ByteSource, READ_SIZE, readTar } from "../tar/mod.ts";
-import { countLinks, type Directory, type LeafContent } from "../tree/tree.ts";
+import { countLinks, type Directory, EMPTY_FILE, type LeafContent } from "../tree/tree.ts";
 import { layerEntry, LayerMergeError, LayerMerger } from "../tree/merge.ts";
 import { transformForOci, type XattrMode } from "../tree/transform.ts";
 
@@ -131,7 +131,8 @@ async function mergeLayer(repo: Repository, verity: ObjectId, merger: LayerMerge
         file = { kind: "external", id: { alg: repo.alg, digest: objectIdBytes(ext) }, size: ev.size };
       } else {
         if (ev.size > INLINE_CONTENT_MAX) throw new Error(`large file ${what()} is incorrectly stored inline`);
-        file = { kind: "inline", data: (await ev.bytes(INLINE_CONTENT_MAX)).slice() };
+        const data = await ev.bytes(INLINE_CONTENT_MAX);
+        file = data.length === 0 ? EMPTY_FILE : { kind: "inline", data: data.slice() };
       }
     }
     merger.apply(layerEntry(ev, file));

@@ -11,6 +11,7 @@ import { digestFileSync, fsverityDigest, type HashAlg, toHex } from "../fsverity
 import {
   byteString,
   Directory,
+  EMPTY_FILE,
   Leaf,
   type LeafContent,
   newStat,
@@ -129,7 +130,10 @@ export function treeFromDirectory(dir: string, opts: FromDirOptions = {}): Direc
   const leafOf = (path: string, info: Deno.FileInfo): LeafContent => {
     switch ((info.mode ?? 0) & S_IFMT) {
       case S_IFREG:
-        if (info.size <= INLINE_LIMIT) return { kind: "inline", data: Deno.readFileSync(path) };
+        if (info.size <= INLINE_LIMIT) {
+          const data = Deno.readFileSync(path);
+          return data.length === 0 ? EMPTY_FILE : { kind: "inline", data };
+        }
         return externalFile(path, info.size, alg, opts.digestStore);
       case S_IFLNK:
         return { kind: "symlink", target: byteString(Deno.readLinkSync(path)) };

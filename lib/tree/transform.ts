@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { cloneStat, Directory, newStat, type Stat, walk } from "./tree.ts";
+import { type ByteString, cloneStat, Directory, newStat, NO_XATTRS, type Stat, walk, type Xattrs } from "./tree.ts";
 
 /** Which xattrs survive: only `security.capability`, or also every `user.*` (composefs-rs names). */
 export type XattrMode = "allowlist-only" | "keep-user-xattrs";
@@ -46,9 +46,16 @@ export function transformForOci(root: Directory, opts: OciTransformOptions = {})
     run.clear();
   }
   const keepUser = (opts.xattrs ?? "allowlist-only") === "keep-user-xattrs";
-  for (const [, node] of walk(root)) {
-    for (const name of [...node.stat.xattrs.keys()]) {
-      if (name !== "security.capability" && !(keepUser && name.startsWith("user."))) node.stat.xattrs.delete(name);
-    }
-  }
+  const keep = (name: ByteString) => name === "security.capability" || (keepUser && name.startsWith("user."));
+  for (const [, node] of walk(root)) node.stat.xattrs = keptXattrs(node.stat.xattrs, keep);
+}
+
+/** `xattrs` without the names `keep` refuses: a new map (maps may be shared), or `xattrs` itself if all stay. */
+function keptXattrs(xattrs: Xattrs, keep: (name: ByteString) => boolean): Xattrs {
+  let all = true;
+  for (const name of xattrs.keys()) all &&= keep(name);
+  if (all) return xattrs;
+  const kept = new Map<ByteString, Uint8Array>();
+  for (const [name, value] of xattrs) if (keep(name)) kept.set(name, value);
+  return kept.size === 0 ? NO_XATTRS : kept;
 }

@@ -70,7 +70,23 @@ export interface Stat {
   xattrs: Xattrs;
 }
 
-/** A fresh stat; all fields default to 0 and no xattrs. */
+/** The xattr map of every stat that has none; it refuses additions, so sharing it is safe. */
+class NoXattrs extends Map<ByteString, Uint8Array> {
+  override set(name: ByteString): this {
+    throw new Error(`cannot add xattr ${JSON.stringify(utf8(name))} to the shared empty set: give the stat a new map`);
+  }
+}
+
+/**
+ * The one empty xattr map. Most nodes have no xattrs, and a map per stat costs about 200 bytes of
+ * heap: a large tree shares this one instead.
+ */
+export const NO_XATTRS: Xattrs = new NoXattrs();
+
+/**
+ * A fresh stat; all fields default to 0 and no xattrs. An empty `xattrs` becomes {@link NO_XATTRS}:
+ * xattr maps of a stat may be shared, so code that changes a stat's xattrs assigns a new map.
+ */
 export function newStat(init: Partial<Stat> = {}): Stat {
   return {
     mode: (init.mode ?? 0) & 0o7777,
@@ -78,7 +94,7 @@ export function newStat(init: Partial<Stat> = {}): Stat {
     gid: init.gid ?? 0,
     mtimeSec: init.mtimeSec ?? 0,
     mtimeNsec: init.mtimeNsec ?? 0,
-    xattrs: init.xattrs ?? new Map(),
+    xattrs: init.xattrs === undefined || init.xattrs.size === 0 ? NO_XATTRS : init.xattrs,
   };
 }
 
@@ -109,6 +125,12 @@ export type LeafContent =
   | { kind: "blockdev"; rdev: number }
   | { kind: "fifo" }
   | { kind: "socket" };
+
+/**
+ * The content of an empty inline file, shared (frozen, and a zero-length array cannot change): a
+ * tree has many empty files, and an array of its own costs each about 150 bytes of heap.
+ */
+export const EMPTY_FILE: LeafContent = Object.freeze({ kind: "inline", data: new Uint8Array(0) });
 
 /** File type bits (`S_IFMT`) of each leaf kind. */
 export const S_IFMT = 0o170000;

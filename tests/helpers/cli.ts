@@ -4,6 +4,9 @@
  */
 import { REPO_ROOT } from "./paths.ts";
 
+/** The V8 flags the `bootcfs` task and the compiled binary use (see scripts/compile). */
+export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+
 /** What a finished bootcfs process left behind. */
 export interface CliResult {
   code: number;
@@ -18,7 +21,7 @@ export async function bootcfs(
 ): Promise<CliResult> {
   const bin = Deno.env.get("BOOTCFS_BIN");
   const child = new Deno.Command(bin ?? Deno.execPath(), {
-    args: bin ? args : ["run", "--allow-all", "--quiet", `${REPO_ROOT}/main.ts`, ...args],
+    args: bin ? args : ["run", "--allow-all", "--quiet", V8_FLAGS, `${REPO_ROOT}/main.ts`, ...args],
     env: { NO_COLOR: "1", ...opts.env },
     cwd: opts.cwd,
     stdin: opts.stdin ? "piped" : "null",
