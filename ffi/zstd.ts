@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { concat } from "../lib/bytes/mod.ts";
 
 const lib = Deno.dlopen(
   "libzstd.so.1",
@@ -173,18 +174,6 @@ export class ZstdDecompressor {
     if (this.#ds) lib.symbols.ZSTD_freeDStream(this.#ds);
     this.#ds = null;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /**

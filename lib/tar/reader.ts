@@ -22,6 +22,7 @@ import {
   verifyChecksum,
 } from "./header.ts";
 import { type ByteSource, ChunkReader } from "./source.ts";
+import { concat } from "../bytes/mod.ts";
 
 /** What an entry is, from its typeflag (`0`/NUL/`7` → file; anything unknown → other). */
 export type TarEntryKind = "file" | "hardlink" | "symlink" | "char" | "block" | "dir" | "fifo" | "other";
@@ -137,18 +138,6 @@ function join(parts: Uint8Array[]): Uint8Array {
   }
   if (adjacent) return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
   return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 interface Pending {
