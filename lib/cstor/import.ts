@@ -16,7 +16,7 @@ import { isRegularTypeflag, type LayerEntry, readContent } from "./layer.ts";
 import type { StorageLayer } from "./metadata.ts";
 import type { ContainersStorageSource } from "./source.ts";
 import type { ContainersStorage } from "./store.ts";
-import type { Digest } from "../registry/digest.ts";
+import type { Digest } from "../oci/digest.ts";
 
 /** Counters of an import, as composefs-rs `ImportStats` has them. */
 export interface ImportStats {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Digest, parseDigest } from "../registry/digest.ts";
+import { type Digest, parseDigest } from "../oci/digest.ts";
 
 /** One layer record of `layers.json`. */
 export interface StorageLayer {

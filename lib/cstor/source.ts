@@ -9,7 +9,7 @@ import { parseManifest } from "../oci/manifest.ts";
 import { parseImageReference } from "../oci/reference.ts";
 import type { BlobRef, ImageSource, ManifestBlob } from "../oci/source.ts";
 import { verifiedStream } from "../oci/source.ts";
-import { type Digest, digestOf } from "../registry/digest.ts";
+import { type Digest, digestOf } from "../oci/digest.ts";
 import { parseImageConfig } from "../oci/manifest.ts";
 import type { StorageImage, StorageLayer } from "./metadata.ts";
 import { ContainersStorage } from "./store.ts";

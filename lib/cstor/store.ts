@@ -7,7 +7,7 @@
  */
 import { close, flock, llistxattr, LOCK_NB, LOCK_SH, O_CREAT, O_RDONLY, O_RDWR, open } from "../../ffi/libc.ts";
 import { formatDockerReference, parseDockerReference } from "../oci/reference.ts";
-import { type Digest, parseDigest } from "../registry/digest.ts";
+import { type Digest, parseDigest } from "../oci/digest.ts";
 import { type ContentFile, type LayerItem, layerItems, layerTar } from "./layer.ts";
 import {
   bigDataFileName,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { digestOf, parseDigest } from "../registry/digest.ts";
+import { digestOf, parseDigest } from "./digest.ts";
 import { readFileChunks } from "../tar/mod.ts";
 import { TarFileIndex } from "./archive_index.ts";
 import { parseImageConfig, parseJson } from "./manifest.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { effectiveFormats, type ObjectId, type Repository } from "../repository/mod.ts";
-import type { Digest } from "../registry/digest.ts";
+import type { Digest } from "./digest.ts";
 import { commitImages, createFilesystem } from "./filesystem.ts";
 import { type ImageRefs, OciImage, writeConfigStream, writeManifestStream } from "./store.ts";
 

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { addStats, emptyStats, type ImportStats } from "../cstor/import.ts";
-import type { Digest } from "../registry/digest.ts";
+import type { Digest } from "./digest.ts";
 import type { ObjectId, Repository, StoreMethod } from "../repository/mod.ts";
 import { type TarLimits, tarSegments } from "../tar/mod.ts";
 import { CONTENT_TYPE, layerContentId } from "./store.ts";

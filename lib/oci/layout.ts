@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Digest, parseDigest } from "../registry/digest.ts";
+import { type Digest, parseDigest } from "./digest.ts";
 import { readFileChunks } from "../tar/mod.ts";
 import { TarFileIndex } from "./archive_index.ts";
 import {

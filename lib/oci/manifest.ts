@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Digest, parseDigest } from "../registry/digest.ts";
+import { type Digest, parseDigest } from "./digest.ts";
 import { isIndexType, isManifestType, MediaType } from "./mediatype.ts";
 
 /** An OS/architecture pair, with the optional CPU variant. */

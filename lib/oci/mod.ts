@@ -15,7 +15,7 @@
  *
  * @module
  */
-export { BlobVerifier, type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../registry/digest.ts";
+export { BlobVerifier, type Digest, type DigestAlgorithm, digestOf, parseDigest } from "./digest.ts";
 export { MediaType } from "./mediatype.ts";
 export type { Compression } from "./mediatype.ts";
 export { isImageConfigType, isIndexType, isManifestType, isTarLayer, layerCompression } from "./mediatype.ts";

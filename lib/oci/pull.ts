@@ -12,7 +12,7 @@ import { importStorageLayer } from "../cstor/import.ts";
 import type { ProgressReporter } from "../cli/progress.ts";
 import { withContext } from "../error/mod.ts";
 import { RegistryImageSource } from "../registry/source.ts";
-import type { Digest } from "../registry/digest.ts";
+import type { Digest } from "./digest.ts";
 import { effectiveFormats, type ObjectId, type Repository } from "../repository/mod.ts";
 import { SplitStream } from "../splitstream/mod.ts";
 import { decompressLayer, type DecompressLimits } from "./decompress.ts";

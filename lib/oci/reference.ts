@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Digest, parseDigest } from "../registry/digest.ts";
+import { type Digest, parseDigest } from "./digest.ts";
 
 /** A registry image name: domain, repository path, and tag and/or digest. */
 export interface DockerReference {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BlobVerifier, type Digest, parseDigest } from "../registry/digest.ts";
+import { BlobVerifier, type Digest, parseDigest } from "./digest.ts";
 import { type Descriptor, type ImageConfig, type ImageManifest, parseImageConfig, parseManifest } from "./manifest.ts";
 import { isImageConfigType } from "./mediatype.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Digest, digestAlgorithm, digestOf, parseDigest } from "../registry/digest.ts";
+import { type Digest, digestAlgorithm, digestOf, parseDigest } from "./digest.ts";
 import { decodeTag, encodeTag, type ErofsFormat, type ObjectId, type Repository } from "../repository/mod.ts";
 import { contentType, SplitStream } from "../splitstream/mod.ts";
 import {

@@ -18,7 +18,7 @@ import {
   processAuthEnv,
 } from "./auth.ts";
 import { backoffDelay, DEFAULT_RETRY, type RetryPolicy, sleep } from "./concurrency.ts";
-import { BlobVerifier, type Digest, digestAlgorithm, digestOf, parseDigest } from "./digest.ts";
+import { BlobVerifier, type Digest, digestAlgorithm, digestOf, parseDigest } from "../oci/digest.ts";
 import { isInsecure, loadRegistriesConf } from "./registries_conf.ts";
 
 /** Every manifest media type the client asks for, in the `Accept` header. */

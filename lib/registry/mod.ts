@@ -6,6 +6,6 @@
 export * from "./auth.ts";
 export * from "./client.ts";
 export * from "./concurrency.ts";
-export * from "./digest.ts";
+export * from "../oci/digest.ts";
 export * from "./registries_conf.ts";
 export * from "./source.ts";

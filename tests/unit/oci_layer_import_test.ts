@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { importLayer } from "../../lib/oci/layer_import.ts";
-import { parseDigest } from "../../lib/registry/digest.ts";
+import { parseDigest } from "../../lib/oci/digest.ts";
 import { buildTar } from "../../lib/tar/mod.ts";
 import type { Repository } from "../../lib/repository/mod.ts";
 import { gen, rustTarLayer, sha256, tempRepository } from "../helpers/oci.ts";

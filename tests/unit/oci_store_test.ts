@@ -16,7 +16,7 @@ import {
   writeConfigStream,
   writeManifestStream,
 } from "../../lib/oci/store.ts";
-import { type Digest, parseDigest } from "../../lib/registry/digest.ts";
+import { type Digest, parseDigest } from "../../lib/oci/digest.ts";
 import type { ObjectId, Repository } from "../../lib/repository/mod.ts";
 import { rustTarLayer, sha256, tempRepository } from "../helpers/oci.ts";
 
