@@ -32,6 +32,8 @@ const lib = Deno.dlopen(
 const ZSTD_c_compressionLevel = 100;
 const ZSTD_e_continue = 0, ZSTD_e_end = 2;
 const OUT_SIZE = 1 << 17;
+/** Size of the output buffers {@link ZstdDecompressor.pieces} writes into. */
+export const ZSTD_OUT_SIZE = OUT_SIZE;
 
 /** The version of the loaded libzstd, e.g. "1.5.4". */
 export function zstdVersion(): string {
@@ -131,6 +133,8 @@ export class ZstdDecompressor {
   #in = new ZBuffer();
   #out = new ZBuffer();
   #outBuf = new Uint8Array(OUT_SIZE);
+  /** An output buffer taken from `pieces`' provider that nothing was yielded from yet. */
+  #unused: Uint8Array | null = null;
   #last = 0n;
 
   constructor() {
@@ -138,9 +142,9 @@ export class ZstdDecompressor {
     if (!this.#ds) throw new Error("zstd: cannot create a decompression context");
   }
 
-  #step(onOutput: OnOutput): number {
+  #step(out: Uint8Array): number {
     if (!this.#ds) throw new Error("zstd: decompressor already finished");
-    this.#out.set(this.#outBuf);
+    this.#out.set(out);
     const inPos = this.#in.pos;
     let r: bigint;
     try {
@@ -152,15 +156,33 @@ export class ZstdDecompressor {
     const produced = this.#out.pos;
     // 0 means a frame was completely decoded and flushed; remember the state of the last call that did work.
     if (produced > 0 || this.#in.pos !== inPos) this.#last = r;
-    if (produced > 0) onOutput(this.#outBuf.subarray(0, produced));
     return produced;
   }
 
-  /** Decompresses `chunk`, calling `onOutput` for each piece of output. */
-  push(chunk: Uint8Array, onOutput: OnOutput): void {
+  /**
+   * Decompresses `chunk`, yielding each piece of output as a view of a buffer from `buffer`
+   * (default: one internal buffer, overwritten by the next piece). `buffer` is called again only
+   * after a piece was yielded (across calls too), and must return arrays of {@link ZSTD_OUT_SIZE}
+   * bytes; pass the same `buffer` to every call on one decompressor.
+   */
+  *pieces(chunk: Uint8Array, buffer: () => Uint8Array = () => this.#outBuf): Generator<Uint8Array> {
     this.#in.set(chunk);
-    while (!this.#in.done) this.#step(onOutput);
-    while (this.#step(onOutput) === OUT_SIZE) { /* drain buffered output */ }
+    for (let drain = false;;) {
+      if (this.#in.done) drain = true;
+      const out = this.#unused ??= buffer();
+      const n = this.#step(out);
+      if (n > 0) {
+        this.#unused = null;
+        yield out.subarray(0, n);
+      }
+      // Once the input is consumed, output is drained while it fills whole buffers.
+      if (drain && n !== OUT_SIZE) return;
+    }
+  }
+
+  /** Decompresses `chunk`, calling `onOutput` for each piece of output (a view, valid during the call). */
+  push(chunk: Uint8Array, onOutput: OnOutput): void {
+    for (const p of this.pieces(chunk)) onOutput(p);
   }
 
   /** Frees the context; throws if the input ended inside a frame. */

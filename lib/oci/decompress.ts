@@ -6,7 +6,7 @@
  * @module
  */
 import { GzipInflater } from "../../ffi/zlib.ts";
-import { ZstdDecompressor } from "../../ffi/zstd.ts";
+import { ZSTD_OUT_SIZE, ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type Compression, layerCompression } from "./mediatype.ts";
 
 /** Limits against decompression bombs. */
@@ -20,6 +20,17 @@ export interface DecompressLimits {
   maxRatio?: number;
   /** Output allowed before the ratio is checked (a small prefix can compress very well). Default 256 MiB. */
   ratioGrace?: number;
+}
+
+/** How the output is handed out. */
+export interface DecompressOptions {
+  /**
+   * Write the output into a small ring of buffers instead of a fresh buffer per chunk: a yielded
+   * chunk stays valid only until the consumer asks for the second chunk after it. Keeps peak
+   * memory low (dead 1 MiB buffers otherwise pile up until V8 collects them) for a consumer that
+   * is done with each chunk by then; default false (chunks are never reused).
+   */
+  reuseBuffers?: boolean;
 }
 
 const DEFAULTS: Required<DecompressLimits> = { maxSize: 64 * 2 ** 30, maxRatio: 1100, ratioGrace: 256 << 20 };
@@ -63,18 +74,37 @@ async function* counted(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerato
 const GZIP_OUT = 1 << 20;
 
 /**
+ * Output buffers of `size` bytes: fresh ones, or with `reuse` a ring of three. gunzip inflates one
+ * chunk ahead, so when the consumer asks for chunk k+1 (and so the inflate of k+2 starts), chunk k
+ * is still untouched; only the inflate of k+3, started when k+2 is asked for, overwrites it.
+ */
+function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
+  if (!reuse) return () => new Uint8Array(size);
+  const ring: Uint8Array[] = [];
+  let i = 0;
+  return () => {
+    const b = ring[i] ??= new Uint8Array(size);
+    i = (i + 1) % 3;
+    return b;
+  };
+}
+
+/**
  * The output of a gzip stream, one inflate call (≤ 1 MiB) at a time; null at the end. Every
  * member is decoded; after the last one, bytes that do not start another member are read (so the
  * blob is still verified) and ignored, as node:zlib does.
  */
 function gzipSteps(
   src: AsyncIterable<Uint8Array>,
+  buffer: () => Uint8Array,
 ): { step: () => Promise<Uint8Array | null>; close: () => Promise<void> } {
   const z = new GzipInflater();
   const it = src[Symbol.asyncIterator]();
   let inMember = true; // the stream must hold at least one member
   let done = false;
   const step = async (): Promise<Uint8Array | null> => {
+    // One buffer per step, however many inflate calls it takes, so a ring advances once per chunk.
+    const out = buffer();
     while (!done) {
       if (z.availIn === 0) {
         const r = await it.next();
@@ -94,7 +124,6 @@ function gzipSteps(
         }
         inMember = true;
       }
-      const out = new Uint8Array(GZIP_OUT);
       const { n, end } = await z.inflate(out);
       if (end) {
         z.reset();
@@ -113,8 +142,8 @@ function gzipSteps(
   return { step, close };
 }
 
-async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerator<Uint8Array> {
-  const { step, close } = gzipSteps(counted(src, g));
+async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
+  const { step, close } = gzipSteps(counted(src, g), outputBuffers(GZIP_OUT, reuse));
   // One inflate runs ahead on zlib's worker thread while the consumer handles the previous chunk.
   let next = step();
   next.catch(() => {}); // rejections are rethrown where it is awaited
@@ -130,15 +159,16 @@ async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerator
   }
 }
 
-async function* unzstd(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerator<Uint8Array> {
+async function* unzstd(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
   const d = new ZstdDecompressor();
+  // Without reuse, each piece is copied out of the decompressor's one buffer. With it, pieces are
+  // decoded lazily into the ring, each only after the consumer asked for it.
+  const buffer = reuse ? outputBuffers(ZSTD_OUT_SIZE, true) : undefined;
   try {
     for await (const c of counted(src, g)) {
-      const parts: Uint8Array[] = [];
-      d.push(c, (b) => void parts.push(b.slice()));
-      for (const p of parts) {
+      for (const p of d.pieces(c, buffer)) {
         g.check(p.length);
-        yield p;
+        yield reuse ? p : p.slice();
       }
     }
     d.end();
@@ -166,13 +196,15 @@ export function decompress(
   src: AsyncIterable<Uint8Array>,
   compression: Compression,
   limits: DecompressLimits = {},
+  opts: DecompressOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const g = new Guard(limits);
+  const reuse = opts.reuseBuffers ?? false;
   switch (compression) {
     case "gzip":
-      return gunzip(src, g);
+      return gunzip(src, g, reuse);
     case "zstd":
-      return unzstd(src, g);
+      return unzstd(src, g, reuse);
     case "none":
       return plain(src, g);
   }
@@ -221,8 +253,9 @@ export async function* decompressLayer(
   src: AsyncIterable<Uint8Array>,
   mediaType: string,
   limits: DecompressLimits = {},
+  opts: DecompressOptions = {},
 ): AsyncGenerator<Uint8Array> {
   layerCompression(mediaType);
   const { head, all } = await peek(src, 4);
-  yield* decompress(all, detectCompression(head), limits);
+  yield* decompress(all, detectCompression(head), limits, opts);
 }

@@ -298,7 +298,10 @@ async function importLayers(
       const blob = counting(await source.getBlob(desc), (n) => task?.advance(n));
       let verity: ObjectId;
       if (isTarLayer(desc.mediaType) || container) {
-        const tar = decompressLayer(blob, desc.mediaType, opts.decompressLimits);
+        // Buffer reuse is safe here: importLayer hashes each chunk, the tar reader copies headers,
+        // the stream writer copies inline bytes, and each body chunk is written and hashed
+        // synchronously, all before the next chunk is asked for.
+        const tar = decompressLayer(blob, desc.mediaType, opts.decompressLimits, { reuseBuffers: true });
         // Artifacts' tar layers are keyed by blob digest, which the source verifies.
         const r = await importLayer(repo, key, tar, { verifyDiffId: container }).catch(async (e) => {
           throw (await blobProblem(source, desc)) ?? e;

@@ -88,7 +88,7 @@ export interface TarEntry extends TarMeta {
   offset: number;
   /**
    * Every header block of this entry, byte for byte: PAX/GNU extension headers, their data and
-   * padding, the main header. A view of the source's chunks when contiguous (do not modify).
+   * padding, the main header. A copy, independent of the source's chunks (do not modify).
    */
   headerBytes: Uint8Array;
   /** Offset of the first content byte. */
@@ -99,7 +99,10 @@ export interface TarEntry extends TarMeta {
   readonly path: string;
   /** `linkBytes` decoded as UTF-8 (lossy), or null. */
   readonly linkTarget: string | null;
-  /** The content as chunks, once. Chunks are views of the source's (fresh) chunks: do not modify them. */
+  /**
+   * The content as chunks, once. Chunks are views of the source's chunks: do not modify them, and
+   * with a source that reuses its buffers, be done with each before asking for the one after next.
+   */
   body(): AsyncGenerator<Uint8Array>;
   /** The padding bytes exactly as in the archive (skips any unread content first). */
   padding(): Promise<Uint8Array>;
@@ -177,8 +180,10 @@ export async function* readTar(
   for (;;) {
     const offset = r.pos;
     if (pending.count === 0) start = offset;
-    // Views into the source's chunks all along: sources hand out fresh chunks, so these stay valid.
-    const h = await r.readExact(BLOCK, "a header");
+    // Header blocks and extension data are copied (small): they outlive the chunk they came from
+    // (pending extensions, an entry's metadata while its body streams), and a source may reuse
+    // its buffers once later chunks are read (decompress's `reuseBuffers`).
+    const h = (await r.readExact(BLOCK, "a header"))?.slice() ?? null;
     if (h === null) {
       if (pending.count > 0) throw new Error(`unexpected end of archive after extension headers (offset ${offset})`);
       yield endEvent(r, offset, new Uint8Array(0));
@@ -205,7 +210,7 @@ export async function* readTar(
         );
       }
       const padded = hsize + paddingOf(hsize);
-      const data = padded ? await r.readExact(padded, "an extension header") : new Uint8Array(0);
+      const data = padded ? (await r.readExact(padded, "an extension header"))?.slice() ?? null : new Uint8Array(0);
       if (data === null) throw new Error(`unexpected end of archive in an extension header (offset ${offset})`);
       if (typeflag === "g") {
         const headerBytes = join([h, data]);
