@@ -12,6 +12,7 @@ import { createLoopFs, run } from "../../tests/helpers/fs.ts";
 import { startRegistry } from "../../tests/helpers/rig.ts";
 import { best, bootcfsArgv, measure, type Measurement, writeRandomFile } from "./measure.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
+import { finishLayout, putBlob } from "./layout.ts";
 
 /** Per layer: [number of small files, their max KiB, number of large files, their MiB]. */
 const LAYERS: [number, number, number, number][] = [
@@ -23,18 +24,6 @@ const LAYERS: [number, number, number, number][] = [
 
 function initRepo(path: string): void {
   Repository.init(path, { alg: "sha512", formats: { default: 1, extra: [] }, insecure: true }).repo.close();
-}
-
-/** Moves `path` into `dir/blobs/sha256/` under its digest; returns the descriptor fields. */
-async function putBlob(dir: string, path: string): Promise<{ digest: string; size: number }> {
-  const hash = createHash("sha256");
-  {
-    using f = await Deno.open(path);
-    for await (const chunk of f.readable) hash.update(chunk);
-  }
-  const hex = hash.digest("hex");
-  await Deno.rename(path, `${dir}/blobs/sha256/${hex}`);
-  return { digest: `sha256:${hex}`, size: (await Deno.stat(`${dir}/blobs/sha256/${hex}`)).size };
 }
 
 /** An OCI layout with the {@link LAYERS} image (gzip layers); returns the content bytes and file count. */
@@ -68,29 +57,7 @@ async function makeImage(dir: string): Promise<{ bytes: number; files: number }>
       ...await putBlob(dir, `${dir}/layer.tar.gz`),
     });
   }
-  const putJson = async (value: unknown) => {
-    await Deno.writeTextFile(`${dir}/tmp.json`, JSON.stringify(value));
-    return await putBlob(dir, `${dir}/tmp.json`);
-  };
-  const config = await putJson({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds } });
-  const manifest = await putJson({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers,
-  });
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: { "org.opencontainers.image.ref.name": "bench" },
-      }],
-    }),
-  );
+  await finishLayout(dir, layers, diffIds, "bench");
   return { bytes, files };
 }
 

@@ -6,12 +6,12 @@
  * Run directly (`deno run -A scripts/bench/registry.ts REF DEST`), this file is "our" side of
  * the measurement: it fetches the image's blobs into DEST like `skopeo copy … dir:DEST`.
  */
-import { createHash } from "node:crypto";
 import { mapConcurrent, RegistryClient } from "../../lib/registry/mod.ts";
 import { createLoopFs, type LoopFs, run } from "../../tests/helpers/fs.ts";
 import { startRegistry } from "../../tests/helpers/rig.ts";
 import { best, measure, writeRandomFile } from "./measure.ts";
 import type { BenchSection } from "./row.ts";
+import { finishLayout, putBlob } from "./layout.ts";
 
 const LAYER_MIB = (Deno.env.get("BENCH_REGISTRY_LAYERS_MIB") ?? "96,64,48,32,12,4").split(",").map(Number);
 const CONCURRENCY = 4;
@@ -33,18 +33,6 @@ async function fetchImage(ref: string, dest: string): Promise<void> {
 /** An OCI layout at `dir` whose layers are tars of one random file each; returns its total blob bytes. */
 async function makeLayout(dir: string): Promise<number> {
   await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
-  const put = async (path: string): Promise<{ digest: string; size: number }> => {
-    const hash = createHash("sha256");
-    using f = await Deno.open(path);
-    for await (const chunk of f.readable) hash.update(chunk);
-    const hex = hash.digest("hex");
-    await Deno.rename(path, `${dir}/blobs/sha256/${hex}`);
-    return { digest: `sha256:${hex}`, size: (await Deno.stat(`${dir}/blobs/sha256/${hex}`)).size };
-  };
-  const putJson = async (value: unknown) => {
-    await Deno.writeTextFile(`${dir}/tmp.json`, JSON.stringify(value));
-    return await put(`${dir}/tmp.json`);
-  };
   const layers = [];
   const diffIds = [];
   for (const [i, mib] of LAYER_MIB.entries()) {
@@ -52,34 +40,11 @@ async function makeLayout(dir: string): Promise<number> {
     writeRandomFile(`${dir}/src${i}/data${i}`, mib << 20);
     await run("tar", ["-cf", `${dir}/layer.tar`, "-C", `${dir}/src${i}`, "."]);
     await Deno.remove(`${dir}/src${i}`, { recursive: true });
-    const layer = await put(`${dir}/layer.tar`);
+    const layer = await putBlob(dir, `${dir}/layer.tar`);
     layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer });
     diffIds.push(layer.digest);
   }
-  const config = await putJson({
-    architecture: "amd64",
-    os: "linux",
-    rootfs: { type: "layers", diff_ids: diffIds },
-    config: {},
-  });
-  const manifest = await putJson({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers,
-  });
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: { "org.opencontainers.image.ref.name": "bench" },
-      }],
-    }),
-  );
+  const config = await finishLayout(dir, layers, diffIds, "bench");
   return layers.reduce((n, l) => n + l.size, config.size);
 }
 

@@ -17,6 +17,8 @@ Deno.test("legacy repository: the pull writes meta.json and keeps the V2 image i
       assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
       return r.stdout;
     };
+    const pullSample = () =>
+      bootcfs(["--repo", repo, "--progress", "none", "oci", "pull", `oci:${layout}:1`, "--name", "os"]);
     await ok(["repo", "init", "--insecure", "--hash", "sha256", "--erofs-format", "2"]);
     await ok(["oci", "pull", `oci:${layout}:1`, "--name", "os"]);
     const [before] = JSON.parse(await ok(["oci", "images", "--json"]));
@@ -28,17 +30,7 @@ Deno.test("legacy repository: the pull writes meta.json and keeps the V2 image i
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /before 0\.7 \(no meta\.json\)/);
 
-    const pulled = await bootcfs([
-      "--repo",
-      repo,
-      "--progress",
-      "none",
-      "oci",
-      "pull",
-      `oci:${layout}:1`,
-      "--name",
-      "os",
-    ]);
+    const pulled = await pullSample();
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.match(pulled.stderr, /wrote meta\.json for a repository from before composefs-rs 0\.7 \(sha256, EROFS V2\)/);
     const meta = JSON.parse(Deno.readTextFileSync(`${repo}/meta.json`));
@@ -49,17 +41,7 @@ Deno.test("legacy repository: the pull writes meta.json and keeps the V2 image i
     assert.equal([...Deno.readDirSync(`${repo}/objects`)].length, objectsBefore);
 
     // Idempotent: nothing more to do on the next pull.
-    const again = await bootcfs([
-      "--repo",
-      repo,
-      "--progress",
-      "none",
-      "oci",
-      "pull",
-      `oci:${layout}:1`,
-      "--name",
-      "os",
-    ]);
+    const again = await pullSample();
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /wrote meta\.json/);
     assert.match(await ok(["repo", "fsck"]), /no problems/);
