@@ -524,13 +524,23 @@ export class Repository {
     const s = this.#staging();
     try {
       writeAll(s.fd, data, "new object");
-      const got = this.#verify(s, digest);
-      const m = this.#finalize(s, got, data.length, got === id);
-      return { id: got, method: m === "stored" ? "copied" : m, size: data.length };
+      return this.#commit(s, digest, data.length, id);
     } catch (e) {
       this.#cleanup(s);
       throw e;
     }
+  }
+
+  /**
+   * Names a fully written staging file: its id (the kernel's fs-verity digest, or the userspace
+   * `digest` — hashed now if null — where there is none), queued unless present, and how it was
+   * stored. `absent` is an id the
+   * caller already found missing, so the existence check is not repeated.
+   */
+  #commit(s: Staging, digest: Uint8Array | null, size: number, absent?: ObjectId): Stored {
+    const id = this.#verify(s, digest);
+    const m = this.#finalize(s, id, size, id === absent);
+    return { id, method: m === "stored" ? "copied" : m, size };
   }
 
   #cleanup(s: Staging): void {
@@ -567,9 +577,7 @@ export class Repository {
         h?.update(chunk);
         size += chunk.length;
       }
-      const id = this.#verify(s, h ? h.digest() : null);
-      const m = this.#finalize(s, id, size);
-      return { id, method: m === "stored" ? "copied" : m, size };
+      return this.#commit(s, h ? h.digest() : null, size);
     } catch (e) {
       this.#cleanup(s);
       throw e;
@@ -597,9 +605,7 @@ export class Repository {
         if (this.#noCopyRange || !this.#copyRange(fd, size, s.fd, n, what)) writeAll(s.fd, chunk, "new object");
         size += n;
       }
-      const id = this.#verify(s, h ? h.digest() : null);
-      const m = this.#finalize(s, id, size);
-      return { id, method: m === "stored" ? "copied" : m, size };
+      return this.#commit(s, h ? h.digest() : null, size);
     } catch (e) {
       this.#cleanup(s);
       throw e;
