@@ -45,8 +45,8 @@ export interface ScratchDir extends AsyncDisposable {
 }
 
 /** A new scratch directory (under `$TMPDIR`); `await using` it so it is always removed. */
-export async function scratchDir(prefix = "bootcfs-test-"): Promise<ScratchDir> {
-  const path = await Deno.makeTempDir({ prefix });
+export async function scratchDir(prefix = "bootcfs-test-", dir?: string): Promise<ScratchDir> {
+  const path = await Deno.makeTempDir({ prefix, dir });
   return {
     path,
     async [Symbol.asyncDispose]() {
@@ -80,13 +80,16 @@ const MKFS: Record<LoopFsKind, string[]> = {
 const MIN_MIB: Record<LoopFsKind, number> = { xfs: 320, btrfs: 256, ext4: 64 };
 
 /**
- * Creates a sparse image of `kind` in a new scratch directory, attaches it to a free loop device,
- * and mounts it. Disposal unmounts everything below the mount point, detaches the device and
+ * Creates a sparse image of `kind` in a new scratch directory (under `opts.dir`, default the
+ * system temp dir), attaches it to a free loop device, and mounts it. Disposal unmounts everything below the mount point, detaches the device and
  * deletes the scratch directory; a failure half-way cleans up what was already made.
  */
-export async function createLoopFs(kind: LoopFsKind, opts: { sizeMiB?: number } = {}): Promise<LoopFs> {
+export async function createLoopFs(
+  kind: LoopFsKind,
+  opts: { sizeMiB?: number; dir?: string } = {},
+): Promise<LoopFs> {
   requireRoot();
-  const dir = await scratchDir(`bootcfs-${kind}-`);
+  const dir = await scratchDir(`bootcfs-${kind}-`, opts.dir);
   const image = `${dir.path}/fs.img`;
   const mountPoint = `${dir.path}/mnt`;
   let device = "";
