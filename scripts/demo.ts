@@ -16,7 +16,7 @@ const main = new URL("../main.ts", import.meta.url).pathname;
 const bin = Deno.env.get("BOOTCFS_BIN");
 const argv0 = bin
   ? [bin]
-  : [Deno.execPath(), "run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2", main];
+  : [Deno.execPath(), "run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2,--expose-gc", main];
 
 /** Runs one bootcfs command as a user would, echoing it; fails the demo if it fails. */
 async function bootcfs(...args: string[]): Promise<string> {

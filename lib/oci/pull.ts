@@ -1,6 +1,6 @@
 /**
  * `pull()` (oci-and-boot.md §3): image reference → repository. Layers are fetched concurrently
- * (largest first, bounded), each verified against its blob digest and size (by the source) and
+ * (largest first, bounded) and imported on worker threads (layer_workers.ts), each verified against its blob digest and size (by the source) and
  * its diff_id (hashed here while it streams); then the config splitstream (layer refs in diff_id
  * order), the manifest splitstream, the EROFS images with the config/manifest rewrite, and the tag
  * last. A failure anywhere leaves no tag; layers already registered are reused by the next pull.
@@ -8,16 +8,17 @@
  * @module
  */
 import { ContainersStorageSource } from "../cstor/source.ts";
-import { importStorageLayer } from "../cstor/import.ts";
 import type { ProgressReporter } from "../cli/progress.ts";
 import { withContext } from "../error/mod.ts";
+import { mallocTrim } from "../../ffi/libc.ts";
 import { RegistryImageSource } from "../registry/source.ts";
 import type { Digest } from "./digest.ts";
 import { effectiveFormats, type ObjectId, type Repository } from "../repository/mod.ts";
 import { SplitStream } from "../splitstream/mod.ts";
-import { decompressLayer, type DecompressLimits } from "./decompress.ts";
+import type { DecompressLimits } from "./decompress.ts";
 import { commitLayers } from "./erofs_image.ts";
-import { addStats, emptyStats, importLayer, type ImportStats } from "./layer_import.ts";
+import { addStats, emptyStats, type ImportStats } from "./layer_import.ts";
+import { type BlobLayerJob, LayerWorkers } from "./layer_workers.ts";
 import type { Platform } from "./manifest.ts";
 import { isTarLayer } from "./mediatype.ts";
 import { openImageSource } from "./open.ts";
@@ -270,6 +271,7 @@ async function importLayers(
   const cstor = source instanceof ContainersStorageSource ? source : null;
   const localFetch = opts.localFetch ?? "auto";
   log(`importing ${infos.length} layer(s)`);
+  const workers = new LayerWorkers();
   const job = (i: number) => async () => {
     const key = keys[i];
     const desc = infos[i].descriptor;
@@ -285,7 +287,12 @@ async function importLayers(
       if (cstor && container && localFetch !== "disabled") {
         const task = opts.progress?.task(label, { unit: "items" });
         using _ = await cstor.store.lock();
-        const r = await importStorageLayer(repo, cstor.store, cstor.layers[i].layer, {
+        const r = await workers.import({
+          kind: "storage",
+          repoPath: repo.path,
+          storeRoot: cstor.store.root,
+          driver: cstor.store.driver,
+          layer: cstor.layers[i].layer,
           zeroCopy: localFetch === "zerocopy",
         });
         addStats(stats, r.stats);
@@ -298,12 +305,16 @@ async function importLayers(
       const blob = counting(await source.getBlob(desc), (n) => task?.advance(n));
       let verity: ObjectId;
       if (isTarLayer(desc.mediaType) || container) {
-        // Buffer reuse is safe here: importLayer hashes each chunk, the tar reader copies headers,
-        // the stream writer copies inline bytes, and each body chunk is written and hashed
-        // synchronously, all before the next chunk is asked for.
-        const tar = decompressLayer(blob, desc.mediaType, opts.decompressLimits, { reuseBuffers: true });
         // Artifacts' tar layers are keyed by blob digest, which the source verifies.
-        const r = await importLayer(repo, key, tar, { verifyDiffId: container }).catch(async (e) => {
+        const job: BlobLayerJob = {
+          kind: "blob",
+          repoPath: repo.path,
+          diffId: key,
+          mediaType: desc.mediaType,
+          verifyDiffId: container,
+          limits: opts.decompressLimits,
+        };
+        const r = await workers.import(job, blob).catch(async (e) => {
           throw (await blobProblem(source, desc)) ?? e;
         });
         addStats(stats, r.stats);
@@ -318,6 +329,13 @@ async function importLayers(
   };
   const order = infos.map((_, i) => i).sort((a, b) => infos[b].descriptor.size - infos[a].descriptor.size);
   const limit = opts.concurrency ?? Math.min(4, Math.max(1, navigator.hardwareConcurrency || 1));
-  await bounded(order.map(job), limit);
+  try {
+    await bounded(order.map(job), limit);
+  } finally {
+    workers.terminate();
+    // What the workers' threads allocated stays in glibc's per-thread arenas once freed (35 MiB
+    // and more after a large image) unless handed back, before the EROFS phase needs memory.
+    mallocTrim();
+  }
   return out;
 }

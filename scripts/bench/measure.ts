@@ -42,7 +42,7 @@ export function bootcfsArgv(): [string, string[]] {
   if (bin) return [bin, []];
   const main = new URL("../../main.ts", import.meta.url).pathname;
   // The flag of the `bootcfs` task and the compiled binary (scripts/compile), so the bench measures what users run.
-  return [Deno.execPath(), ["run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2", main]];
+  return [Deno.execPath(), ["run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2,--expose-gc", main]];
 }
 
 /** Writes `size` bytes of incompressible data to `path` in 1 MiB chunks. */

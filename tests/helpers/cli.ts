@@ -5,7 +5,7 @@
 import { REPO_ROOT } from "./paths.ts";
 
 /** The V8 flags the `bootcfs` task and the compiled binary use (see scripts/compile). */
-export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2,--expose-gc";
 
 /** What a finished bootcfs process left behind. */
 export interface CliResult {

@@ -1,0 +1,149 @@
+/**
+ * Layer imports on worker threads. An import is CPU-bound — inflating, two sha256s, the fs-verity
+ * digest of every file, a syscall or five per object — and on one thread it runs at the speed of
+ * one core whatever the concurrency; each worker (layer_worker.ts) imports one layer at a time
+ * into its own handle on the repository, while the main thread only reads the compressed blob
+ * (verifying its digest) and hands it over.
+ *
+ * @module
+ */
+import type { LayerImportResult } from "./layer_import.ts";
+import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
+
+export type { BlobLayerJob, LayerJob, StorageLayerJob } from "./layer_messages.ts";
+
+/** Chunks handed over and not yet taken by the worker: enough to keep it busy, few enough to keep memory flat. */
+const IN_FLIGHT = 4;
+/** Buffers handed back by workers, kept for the next chunks (more would only be garbage). */
+const SPARES = 16;
+
+/** Bytes read between two {@link minorGc} calls. */
+const GC_EVERY = 16 << 20;
+
+/**
+ * Lets V8 free the source's chunk buffers that died since the last call: their memory lives
+ * outside V8's heap, and a thread that allocates little else holds 60 MiB and more of them before
+ * V8 collects on its own (measured: the main thread's peak during a layer import). A minor GC
+ * takes about a millisecond. Needs `--expose-gc`, which the `bootcfs` task and the compiled
+ * binary pass; without it, nothing happens. Returns 0, the new byte count.
+ */
+function minorGc(): number {
+  const gc = (globalThis as { gc?: (o: { type: string }) => void }).gc;
+  gc?.({ type: "minor" });
+  return 0;
+}
+
+type Outcome = { ok: true; value: LayerImportResult } | { ok: false; error: Error };
+
+/** A pool of layer-import workers, started as needed and stopped by {@link terminate}. */
+export class LayerWorkers {
+  #idle: Worker[] = [];
+  #all = new Set<Worker>();
+  /**
+   * Chunk buffers the workers are done with. Reused rather than allocated per chunk: dead
+   * ArrayBuffers are memory outside V8's heap, which each isolate lets grow by tens of MiB before
+   * it collects them.
+   */
+  #spares: ArrayBuffer[] = [];
+
+  /**
+   * Imports a layer in a worker (one per concurrent call): a blob job reads `blob` and hands it
+   * over; when reading it fails (a digest mismatch found by the source, say), the worker drops
+   * what it stored and that error is thrown. A storage job needs no `blob`.
+   */
+  async import(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
+    const w = this.#idle.pop() ?? this.#start();
+    let outcome: Outcome | null = null;
+    let reading = false;
+    let acked = 0;
+    let wake: (() => void) | null = null;
+    const settled = new Promise<void>((resolve) => {
+      const settle = (o: Outcome) => {
+        outcome ??= o;
+        resolve();
+        wake?.();
+      };
+      w.onmessage = (ev: MessageEvent<FromWorker>) => {
+        const m = ev.data;
+        if (m.type === "ack" || m.type === "reading") {
+          if (m.type === "reading") reading = true;
+          else {
+            acked++;
+            if (m.spare && this.#spares.length < SPARES) this.#spares.push(m.spare);
+          }
+          wake?.();
+        } else if (m.type === "done") {
+          settle({ ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats } });
+        } else settle({ ok: false, error: new Error(m.message) });
+      };
+      w.onerror = (ev: ErrorEvent) => {
+        ev.preventDefault();
+        this.#kill(w);
+        settle({ ok: false, error: new Error(`layer import worker failed: ${ev.message}`) });
+      };
+    });
+    const send = (m: ToWorker, transfer: Transferable[] = []) => w.postMessage(m, transfer);
+    send({ type: "start", job });
+    let sent = 0;
+    let sinceGc = 0;
+    try {
+      while (!reading && !outcome) await new Promise<void>((r) => wake = r);
+      if (outcome) return this.#finish(w, outcome);
+      if (!blob) throw new Error(`a ${job.kind} layer job needs its blob`);
+      for await (const chunk of blob) {
+        if (outcome) break;
+        // A copy the worker owns: sources may reuse their buffers, or hand out views of larger ones.
+        if ((sinceGc += chunk.length) >= GC_EVERY) sinceGc = minorGc();
+        const bytes = this.#buffer(chunk.length);
+        bytes.set(chunk);
+        send({ type: "chunk", bytes }, [bytes.buffer]);
+        sent++;
+        while (sent - acked >= IN_FLIGHT && !outcome) await new Promise<void>((r) => wake = r);
+      }
+      if (!outcome) send({ type: "end" });
+    } catch (e) {
+      if (!outcome) send({ type: "abort", message: e instanceof Error ? e.message : String(e) });
+      await settled;
+      this.#release(w);
+      throw e;
+    }
+    await settled;
+    return this.#finish(w, outcome!);
+  }
+
+  /** Stops every worker (idle ones; call when no import is running). */
+  terminate(): void {
+    for (const w of this.#all) w.terminate();
+    this.#all.clear();
+    this.#idle = [];
+    this.#spares = [];
+  }
+
+  #start(): Worker {
+    const w = new Worker(new URL("./layer_worker.ts", import.meta.url).href, { type: "module" });
+    this.#all.add(w);
+    return w;
+  }
+
+  /** `n` bytes of a spare buffer, or of a new one (at least 1 MiB, so that it can be reused). */
+  #buffer(n: number): Uint8Array<ArrayBuffer> {
+    let b = this.#spares.pop();
+    if (!b || b.byteLength < n) b = new ArrayBuffer(Math.max(n, 1 << 20));
+    return new Uint8Array(b, 0, n);
+  }
+
+  #finish(w: Worker, o: Outcome): LayerImportResult {
+    this.#release(w);
+    if (!o.ok) throw o.error;
+    return o.value;
+  }
+
+  #release(w: Worker): void {
+    if (this.#all.has(w)) this.#idle.push(w);
+  }
+
+  #kill(w: Worker): void {
+    w.terminate();
+    this.#all.delete(w);
+  }
+}

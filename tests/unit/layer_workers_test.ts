@@ -1,0 +1,102 @@
+/**
+ * Layer imports on worker threads (lib/oci/layer_workers.ts): the same stream as an import on the
+ * main thread, concurrent imports, and failures — of the worker's own work and of the blob being
+ * read on the main thread — that register nothing and leave the pool usable.
+ */
+import assert from "node:assert/strict";
+import { importLayer } from "../../lib/oci/layer_import.ts";
+import { type LayerJob, LayerWorkers } from "../../lib/oci/layer_workers.ts";
+import { parseDigest } from "../../lib/oci/digest.ts";
+import { buildTar } from "../../lib/tar/mod.ts";
+import { compress, gen, sha256, tempRepository } from "../helpers/oci.ts";
+
+const GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+function layer(seed: string, files = 20): { tar: Uint8Array; gz: Uint8Array } {
+  const tar = buildTar([
+    { entry: { path: "d", kind: "dir" } },
+    ...Array.from({ length: files }, (_, i) => ({
+      entry: { path: `d/${seed}-${i}`, kind: "file" as const },
+      data: gen(i * 3000 + 10, `${seed}${i}`),
+    })),
+  ]);
+  return { tar, gz: compress(tar, "gzip") };
+}
+
+async function* chunks(data: Uint8Array, size = 10_000, failAt = Infinity): AsyncGenerator<Uint8Array> {
+  for (let o = 0; o < data.length; o += size) {
+    if (o >= failAt) throw new Error("blob sha256:… does not match its digest");
+    yield data.subarray(o, o + size);
+  }
+}
+
+function job(repoPath: string, tar: Uint8Array, diffId = sha256(tar)): LayerJob {
+  return { kind: "blob", repoPath, diffId: parseDigest(diffId), mediaType: GZIP, verifyDiffId: true };
+}
+
+Deno.test("layer workers: same stream verity and stats as an import on the main thread", async () => {
+  using main = tempRepository("sha512");
+  using work = tempRepository("sha512");
+  const { tar, gz } = layer("same");
+  const here = await importLayer(main.repo, parseDigest(sha256(tar)), chunks(tar));
+  const workers = new LayerWorkers();
+  try {
+    const there = await workers.import(job(work.repo.path, tar), chunks(gz));
+    assert.deepEqual(there.id, here.id);
+    assert.deepEqual(there.stats, here.stats);
+    assert.deepEqual(work.repo.hasStream(`oci-layer-${sha256(tar)}`), here.id);
+    for (const id of main.repo.openStream(`oci-layer-${sha256(tar)}`).objectRefs) {
+      assert.ok(work.repo.hasObject(id), `object ${id} named by the worker`);
+    }
+  } finally {
+    workers.terminate();
+  }
+});
+
+Deno.test("layer workers: concurrent imports each land; a present layer is not read again", async () => {
+  using tmp = tempRepository("sha256");
+  const layers = ["a", "b", "c"].map((s) => layer(s, 40));
+  const workers = new LayerWorkers();
+  try {
+    const results = await Promise.all(layers.map((l) => workers.import(job(tmp.repo.path, l.tar), chunks(l.gz))));
+    for (const [i, l] of layers.entries()) {
+      assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(l.tar)}`), results[i].id);
+      assert.deepEqual(results[i].alreadyPresent, false);
+    }
+    // deno-lint-ignore require-yield
+    const poisoned = async function* (): AsyncGenerator<Uint8Array> {
+      throw new Error("must not be read");
+    };
+    const again = await workers.import(job(tmp.repo.path, layers[0].tar), poisoned());
+    assert.deepEqual(again.alreadyPresent, true);
+  } finally {
+    workers.terminate();
+  }
+});
+
+Deno.test("layer workers: failures register nothing and the pool goes on", async () => {
+  using tmp = tempRepository("sha512");
+  const { tar, gz } = layer("fail", 60);
+  const workers = new LayerWorkers();
+  try {
+    // The blob fails on the main thread half-way: that error, not the worker's, is thrown.
+    await assert.rejects(
+      workers.import(job(tmp.repo.path, tar), chunks(gz, 4096, gz.length / 2)),
+      /does not match its digest/,
+    );
+    // The worker's own failures come back with their message.
+    await assert.rejects(
+      workers.import(job(tmp.repo.path, tar, sha256(gen(1, "other"))), chunks(gz)),
+      /diff_id mismatch/,
+    );
+    await assert.rejects(
+      workers.import(job(tmp.repo.path, tar), chunks(gz.subarray(0, gz.length - 100))),
+      /gzip data is truncated/,
+    );
+    assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(tar)}`), null);
+    const ok = await workers.import(job(tmp.repo.path, tar), chunks(gz));
+    assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(tar)}`), ok.id);
+  } finally {
+    workers.terminate();
+  }
+});
