@@ -12,7 +12,8 @@ import type { Repository, StoreMethod } from "../repository/mod.ts";
 import type { ObjectId } from "../repository/objectid.ts";
 import { contentType, INLINE_CONTENT_MAX } from "../splitstream/mod.ts";
 import { withContext } from "../error/mod.ts";
-import { isRegularTypeflag, type LayerEntry, readContent } from "./layer.ts";
+import { Crc64 } from "./crc64.ts";
+import { checkCrc64, isRegularTypeflag, type LayerEntry, readContent } from "./layer.ts";
 import type { StorageLayer } from "./metadata.ts";
 import type { ContainersStorageSource } from "./source.ts";
 import type { ContainersStorage } from "./store.ts";
@@ -102,7 +103,19 @@ async function storeExternal(
   stats: ImportStats,
 ): Promise<ObjectId> {
   const path = entry.content!.path;
-  const stored = repo.ensureObjectFromFile(path);
+  const verify = opts.verifyCrc !== false && entry.crc64 !== null;
+  // The CRC is computed on the bytes read for the object's digest, so each file is read once;
+  // where that read did not happen, or happened twice (a failed hardlink, then a copy), the
+  // object is read again below.
+  const crc = verify ? new Crc64() : null;
+  let seen = 0;
+  const onData = crc
+    ? (chunk: Uint8Array) => {
+      crc.update(chunk);
+      seen += chunk.length;
+    }
+    : undefined;
+  const stored = repo.ensureObjectFromFile(path, { onData });
   if (stored.size !== entry.size) {
     throw new Error(`${path} has ${stored.size} bytes, tar-split records ${entry.size}`);
   }
@@ -112,18 +125,18 @@ async function storeExternal(
         `the repository must be on the same filesystem as the containers-storage`,
     );
   }
-  // Checked on the stored object (through its fd: it may not be named until the next sync), so
-  // what was checked is what the repository keeps.
-  if (opts.verifyCrc !== false && entry.crc64) {
-    const fd = repo.openObject(stored.id);
-    try {
-      await withContext(
-        `checking object ${stored.id} stored from ${path}`,
-        () => drain(readContent({ ...entry, content: { ...entry.content!, path: `/proc/self/fd/${fd}` } })),
-      );
-    } finally {
-      close(fd);
-    }
+  if (verify) {
+    // Read again, it is the stored object that is checked (through its fd: it may not be named
+    // until the next sync).
+    await withContext(`checking object ${stored.id} stored from ${path}`, async () => {
+      if (crc && seen === entry.size) return checkCrc64(entry, crc.digest(), path);
+      const fd = repo.openObject(stored.id);
+      try {
+        await drain(readContent({ ...entry, content: { ...entry.content!, path: `/proc/self/fd/${fd}` } }));
+      } finally {
+        close(fd);
+      }
+    });
   }
   count(stats, stored.method, entry.size);
   return stored.id;

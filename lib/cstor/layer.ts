@@ -169,11 +169,17 @@ export async function* readContent(entry: LayerEntry, verify = true): AsyncGener
   if ((await f.read(new Uint8Array(1))) !== null) {
     throw new Error(`layer file ${what} is longer than its recorded size ${entry.size}`);
   }
-  if (crc && entry.crc64) {
-    const got = crc.digest();
-    if (hex(got) !== hex(entry.crc64)) {
-      throw new Error(`layer file ${what} does not match its CRC-64 (${hex(got)}, recorded ${hex(entry.crc64)})`);
-    }
+  if (crc) checkCrc64(entry, crc.digest(), c.path);
+}
+
+/** Throws unless `got` is the CRC-64 that tar-split recorded for `entry` (read from `path`). */
+export function checkCrc64(entry: LayerEntry, got: Uint8Array, path: string): void {
+  if (entry.crc64 && hex(got) !== hex(entry.crc64)) {
+    throw new Error(
+      `layer file ${JSON.stringify(entry.name)} (${path}) does not match its CRC-64 (${hex(got)}, recorded ${
+        hex(entry.crc64)
+      })`,
+    );
   }
 }
 

@@ -63,14 +63,22 @@ export function enableFd(fd: number, alg: HashAlg, what: string): boolean {
   }
 }
 
-/** The fs-verity digest of everything readable from `fd`, computed in userspace (1 MiB reads). */
-export function hashFd(fd: number, alg: HashAlg, what: string): Uint8Array {
+/** One read buffer for {@link hashFd}: it is synchronous, and imports call it once per file. */
+let hashBuf: Uint8Array | null = null;
+
+/**
+ * The fs-verity digest of everything readable from `fd`, computed in userspace (1 MiB reads).
+ * `onData` sees every byte read, for a caller that checks the content another way too.
+ */
+export function hashFd(fd: number, alg: HashAlg, what: string, onData?: (chunk: Uint8Array) => void): Uint8Array {
   const h = new FsVerityHasher(alg);
-  const buf = new Uint8Array(1 << 20);
+  const buf = hashBuf ??= new Uint8Array(1 << 20);
   for (let off = 0;;) {
     const n = pread(fd, buf, off, what);
     if (n === 0) break;
-    h.update(buf.subarray(0, n));
+    const chunk = buf.subarray(0, n);
+    h.update(chunk);
+    onData?.(chunk);
     off += n;
   }
   return h.digest();

@@ -39,6 +39,7 @@ import {
   read,
   RENAME_NOREPLACE,
   renameat2,
+  startWriteback,
   syncfs,
   syncfsAsync,
   SyscallError,
@@ -384,9 +385,9 @@ export class Repository {
    * insecure repository on a filesystem without fs-verity the userspace digest (`computed`, or
    * hashed now) is the ID; after the first such object, enabling is not tried again.
    */
-  #verify(s: Staging, computed: Uint8Array | null): ObjectId {
+  #verify(s: Staging, computed: Uint8Array | null, onData?: (chunk: Uint8Array) => void): ObjectId {
     const what = s.name ? `${this.path}/${s.name}` : `new object in ${this.path}/objects`;
-    if (this.insecure && this.#noVerity) return objectIdFromBytes(computed ?? hashFd(s.fd, this.alg, what));
+    if (this.insecure && this.#noVerity) return objectIdFromBytes(computed ?? hashFd(s.fd, this.alg, what, onData));
     const ro = open(`/proc/self/fd/${s.fd}`, O_RDONLY);
     close(s.fd);
     s.fd = ro;
@@ -396,7 +397,7 @@ export class Repository {
       }
       this.#noVerity = true;
       this.#log(`${this.path}: the filesystem has no fs-verity; objects are named by digests computed in userspace`);
-      return objectIdFromBytes(computed ?? hashFd(ro, this.alg, what));
+      return objectIdFromBytes(computed ?? hashFd(ro, this.alg, what, onData));
     }
     const m = measureFd(ro, this.alg, what);
     if (m.state !== "enabled") throw new Error(`${what}: fs-verity was enabled but cannot be measured`);
@@ -428,6 +429,7 @@ export class Repository {
       this.#discard(s);
       return "present";
     }
+    startWriteback(s.fd, "new object");
     if (s.name) {
       close(s.fd); // the temporary name keeps the file
       s.fd = -1;
@@ -591,7 +593,7 @@ export class Repository {
    * while each 1 MiB block is read once for the userspace digest; where the pair of files does not
    * allow copy_file_range, the blocks read are written instead.
    */
-  #copyFromFd(fd: number, what: string): Stored {
+  #copyFromFd(fd: number, what: string, onData?: (chunk: Uint8Array) => void): Stored {
     const s = this.#staging();
     const h = this.#takeHasher();
     try {
@@ -602,6 +604,7 @@ export class Repository {
         if (n === 0) break;
         const chunk = buf.subarray(0, n);
         h?.update(chunk);
+        onData?.(chunk);
         if (this.#noCopyRange || !this.#copyRange(fd, size, s.fd, n, what)) writeAll(s.fd, chunk, "new object");
         size += n;
       }
@@ -636,21 +639,31 @@ export class Repository {
   /**
    * Stores an existing file as an object, trying a reflink, then a hardlink of the file itself,
    * then a copy; the result says which. Failures of a method are remembered per device pair.
-   * `copyOnly` skips reflink and hardlink (for source files that may still change).
+   * `copyOnly` skips reflink and hardlink (for source files that may still change). `onData` sees
+   * the bytes read for the userspace digest, so a caller can check them another way without
+   * reading the file again; where the kernel measures the object (secure repositories) nothing is
+   * read and it is not called.
    */
-  ensureObjectFromFile(path: string, opts: { copyOnly?: boolean } = {}): Stored {
+  ensureObjectFromFile(
+    path: string,
+    opts: { copyOnly?: boolean; onData?: (chunk: Uint8Array) => void } = {},
+  ): Stored {
     this.checkWritable();
     const src = open(path, O_RDONLY | O_NOFOLLOW);
     try {
       const st = Deno.statSync(`/proc/self/fd/${src}`);
       if (!st.isFile) throw new Error(`${path}: not a regular file`);
-      if (opts.copyOnly) return this.#copyFromFd(src, path);
+      if (opts.copyOnly) return this.#copyFromFd(src, path, opts.onData);
       const pair = `${st.dev}:${this.#repoDev()}`;
       if (!this.#noReflink.has(pair)) {
         const s = this.#staging();
         try {
+          // A userspace digest is taken from the source, whose pages are usually cached, not from
+          // the clone, whose reads go to the disk: the same bytes, as the clone shares the source's
+          // extents and a source that may change must come with `copyOnly`.
+          const digest = this.insecure && this.#noVerity ? hashFd(src, this.alg, path, opts.onData) : null;
           ficlone(s.fd, src, path);
-          const id = this.#verify(s, null);
+          const id = this.#verify(s, digest, digest ? undefined : opts.onData);
           const m = this.#finalize(s, id, st.size);
           return { id, method: m === "stored" ? "reflinked" : m, size: st.size };
         } catch (e) {
@@ -662,21 +675,21 @@ export class Repository {
         }
       }
       if (!this.#noHardlink.has(pair)) {
-        const stored = this.#hardlink(src, path, st.size);
+        const stored = this.#hardlink(src, path, st.size, opts.onData);
         if (stored) return stored;
         this.#noHardlink.add(pair);
         this.#log(`${path}: no hardlinks from this filesystem into the repository; copying`);
       }
-      return this.#copyFromFd(src, path);
+      return this.#copyFromFd(src, path, opts.onData);
     } finally {
       close(src);
     }
   }
 
   /** Links the source file itself into `objects/`; null when the filesystem pair does not allow it. */
-  #hardlink(src: number, path: string, size: number): Stored | null {
+  #hardlink(src: number, path: string, size: number, onData?: (chunk: Uint8Array) => void): Stored | null {
     let id: ObjectId;
-    if (this.insecure) id = objectIdFromBytes(hashFd(src, this.alg, path));
+    if (this.insecure) id = objectIdFromBytes(hashFd(src, this.alg, path, onData));
     else {
       if (!enableFd(src, this.alg, path)) return null;
       const m = measureFd(src, this.alg, path);
