@@ -8,6 +8,7 @@
 import { fromHex, type HashAlg } from "../fsverity/digest.ts";
 import {
   type ByteString,
+  checkPath,
   compareByteArrays,
   Directory,
   EMPTY_FILE,
@@ -25,7 +26,6 @@ import {
   S_IFMT,
   S_IFREG,
   S_IFSOCK,
-  splitPath,
   type Stat,
   utf8,
 } from "../tree/tree.ts";
@@ -56,17 +56,30 @@ export const MAX_INLINE_CONTENT = 5000;
 /** Largest symlink target accepted (C: shorter than PATH_MAX). */
 export const MAX_SYMLINK = 4095;
 
+/** True when `s` is a non-empty run of ASCII digits below `radix` (8 or 10); no regex, it runs per field. */
+function isDigits(s: string, radix: number): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d >= radix) return false;
+  }
+  return true;
+}
+
 function parseUint(field: string, what: string): number {
-  if (!/^[0-9]+$/.test(field)) throw new Error(`invalid ${what} ${JSON.stringify(field)}`);
+  if (!isDigits(field, 10)) throw new Error(`invalid ${what} ${JSON.stringify(field)}`);
   const n = Number(field);
   if (!Number.isSafeInteger(n)) throw new Error(`${what} ${field} is too large`);
   return n;
 }
 
 function parseMtime(field: string): [number, number] {
-  const m = /^(-?[0-9]+)\.([0-9]+)$/.exec(field);
-  if (!m) throw new Error(`invalid mtime ${JSON.stringify(field)}`);
-  const sec = Number(m[1]), nsec = Number(m[2]);
+  const dot = field.indexOf(".");
+  const secText = field.slice(field.startsWith("-") ? 1 : 0, dot), nsecText = field.slice(dot + 1);
+  if (dot < 0 || !isDigits(secText, 10) || !isDigits(nsecText, 10)) {
+    throw new Error(`invalid mtime ${JSON.stringify(field)}`);
+  }
+  const sec = Number(field.slice(0, dot)), nsec = Number(nsecText);
   if (!Number.isSafeInteger(sec)) throw new Error(`mtime ${field} is out of range`);
   if (nsec >= 1e9) throw new Error(`mtime nanoseconds out of range in ${field}`);
   return [sec, nsec];
@@ -79,10 +92,10 @@ export function parseLine(line: string): DumpEntry {
   const path = unescapeField(f[0]);
   if (path.length > 4096) throw new Error("path longer than 4096 bytes");
   if (path.includes("\0")) throw new Error("path contains a NUL byte");
-  splitPath(path);
+  checkPath(path);
   const hardlink = f[2].startsWith("@");
   const modeText = hardlink ? f[2].slice(1) : f[2];
-  if (!/^[0-7]+$/.test(modeText)) throw new Error(`invalid mode ${JSON.stringify(f[2])}`);
+  if (!isDigits(modeText, 8)) throw new Error(`invalid mode ${JSON.stringify(f[2])}`);
   const mode = parseInt(modeText, 8);
   const payload = unescapeOptional(f[8]);
   if (hardlink) {
@@ -141,11 +154,12 @@ export function parseLine(line: string): DumpEntry {
 }
 
 function statOf(e: DumpEntry): Stat {
-  const xattrs = new Map<ByteString, Uint8Array>();
+  // Most entries have no xattrs: no map for them (newStat shares one empty map).
+  const xattrs = e.xattrs.length === 0 ? undefined : new Map<ByteString, Uint8Array>();
   for (const [k, v] of e.xattrs) {
     // With duplicate names the greatest value survives (composefs-rs sorts, then dedups).
-    const old = xattrs.get(k);
-    if (old === undefined || compareByteArrays(v, old) > 0) xattrs.set(k, v);
+    const old = xattrs!.get(k);
+    if (old === undefined || compareByteArrays(v, old) > 0) xattrs!.set(k, v);
   }
   return newStat({ mode: e.mode, uid: e.uid, gid: e.gid, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, xattrs });
 }
@@ -245,8 +259,7 @@ export class TreeBuilder {
 
   /** Adds one entry. */
   add(e: DumpEntry): void {
-    const parts = splitPath(e.path);
-    if (parts.length === 0) {
+    if (e.path === "/") {
       if (e.hardlink || (e.mode & S_IFMT) !== S_IFDIR) throw new Error("the root / must be a directory");
       if (this.#root === null) {
         this.#root = new Directory(statOf(e));
@@ -340,11 +353,13 @@ export class DumpfileParser {
  */
 export function parseDumpfile(bytes: Uint8Array, opts: BuildOptions = {}): Directory {
   const p = new DumpfileParser(opts);
+  // One decode of the whole text: lines and fields are then slices of it, not strings of their own.
+  const text = latin1Decode(bytes);
   let start = 0;
-  while (start < bytes.length) {
-    let end = bytes.indexOf(0x0a, start);
-    if (end < 0) end = bytes.length;
-    p.line(latin1Decode(bytes.subarray(start, end)));
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    p.line(text.slice(start, end));
     start = end + 1;
   }
   return p.finish();

@@ -216,7 +216,12 @@ function contentXattrs(leaf: Leaf, into: Ino, version: FormatVersion, xattrs: Xa
   const c = leaf.content;
   if (c.kind !== "external" && c.kind !== "external-noverity" && c.kind !== "sparse") return;
   if (version !== 2 && c.size === 0) return;
-  xattrs.set(into, XATTR_METACOPY, c.kind === "external" ? latin1Decode(metacopyValue(c.id.alg, c.id.digest)) : "");
+  // A metacopy value is a few dozen bytes: char codes straight into a string, no decoder call.
+  xattrs.set(
+    into,
+    XATTR_METACOPY,
+    c.kind === "external" ? String.fromCharCode(...metacopyValue(c.id.alg, c.id.digest)) : "",
+  );
   if (c.kind !== "sparse") {
     if (c.id.digest.length !== DIGEST_SIZE[c.id.alg]) throw new Error("object id has the wrong digest length");
     xattrs.set(into, XATTR_REDIRECT, "/" + objectPath(c.id.digest));

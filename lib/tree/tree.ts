@@ -27,6 +27,12 @@ const cp1252 = new TextDecoder("windows-1252");
 
 /** Byte string of raw bytes. */
 export function latin1Decode(bytes: Uint8Array): ByteString {
+  if (bytes.length > 64) {
+    // ASCII text (a whole dumpfile, say) decodes fastest as UTF-8. Any other byte shows: it either
+    // joins a multi-byte character (a shorter text) or becomes U+FFFD.
+    const text = utf8Decoder.decode(bytes);
+    if (text.length === bytes.length && !text.includes("\uFFFD")) return text;
+  }
   let plain = true;
   for (let i = 0; i < bytes.length; i++) {
     if ((bytes[i] & 0xe0) === 0x80) {
@@ -269,15 +275,26 @@ function checkName(name: ByteString): void {
   if (name.length > 255) throw new Error(`file name longer than 255 bytes: ${JSON.stringify(utf8(name))}`);
 }
 
+/**
+ * Checks that `path` is absolute with no empty, `.` or `..` component (the root `/` is valid),
+ * without building the component list (dumpfile parsing checks every path).
+ */
+export function checkPath(path: ByteString): void {
+  if (path.charCodeAt(0) !== 0x2f) throw new Error(`path is not absolute: ${JSON.stringify(utf8(path))}`);
+  if (path.length === 1) return;
+  for (let start = 1, i = 1; i <= path.length; i++) {
+    if (i < path.length && path.charCodeAt(i) !== 0x2f) continue;
+    const n = i - start;
+    const dots = n <= 2 && path.charCodeAt(start) === 0x2e && (n === 1 || path.charCodeAt(start + 1) === 0x2e);
+    if (n === 0 || dots) throw new Error(`invalid path ${JSON.stringify(utf8(path))}`);
+    start = i + 1;
+  }
+}
+
 /** The components of an absolute path (`/` → []); rejects empty, `.` and `..` components. */
 export function splitPath(path: ByteString): ByteString[] {
-  if (!path.startsWith("/")) throw new Error(`path is not absolute: ${JSON.stringify(utf8(path))}`);
-  if (path === "/") return [];
-  const parts = path.slice(1).split("/");
-  for (const p of parts) {
-    if (p === "" || p === "." || p === "..") throw new Error(`invalid path ${JSON.stringify(utf8(path))}`);
-  }
-  return parts;
+  checkPath(path);
+  return path === "/" ? [] : path.slice(1).split("/");
 }
 
 /** The node at absolute `path` under `root`, or undefined. */
