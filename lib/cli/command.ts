@@ -50,16 +50,31 @@ export interface Context {
 }
 
 /** A command; a leaf has `run`, a group has `subcommands`. */
-export interface Command {
+export interface Command extends CommandBody {
   name: string;
   /** One line for the parent's command list. */
   summary: string;
+}
+
+/**
+ * A command named in its parent's list but defined in a module imported only when the command is
+ * selected (to run it, show its help or descend into it), so that a run loads just the modules
+ * its own command needs. `load` imports a {@link CommandBody}: the list holds name and summary.
+ */
+export interface LazyCommand {
+  name: string;
+  summary: string;
+  load(): Promise<CommandBody>;
+}
+
+/** What a command is besides its name and summary. */
+export interface CommandBody {
   /** Positional part of the usage line, e.g. `[--hash ALG] FILE…`. */
   usage?: string;
   /** Longer text for `--help`. */
   description?: string;
   options?: Record<string, OptionSpec>;
-  subcommands?: Command[];
+  subcommands?: (Command | LazyCommand)[];
   /** Returns the exit code (0 when nothing is returned). */
   run?(ctx: Context, args: Args): Promise<number | void> | number | void;
 }

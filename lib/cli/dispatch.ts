@@ -13,6 +13,7 @@ import {
   type Context,
   GLOBAL_OPTIONS,
   type GlobalOptions,
+  type LazyCommand,
   type OptionSpec,
 } from "./command.ts";
 import type { ProgressMode } from "./command.ts";
@@ -42,11 +43,17 @@ function takesValue(tok: string, specs: Record<string, OptionSpec>): boolean {
   return short.length === 1 && Object.values(specs).some((s) => s.short === short && s.type === "string");
 }
 
+/** `c` itself, or for a {@link LazyCommand} its definition, imported now. */
+async function loaded(c: Command | LazyCommand): Promise<Command> {
+  if (!("load" in c)) return c;
+  return { ...await c.load(), name: c.name, summary: c.summary };
+}
+
 /**
- * Walks argv down the command tree: the first positional that names a subcommand descends.
- * Returns the path of commands and argv without the command names.
+ * Walks argv down the command tree: the first positional that names a subcommand descends (and
+ * loads it if it is lazy). Returns the path of commands and argv without the command names.
  */
-export function resolveCommand(root: Command, argv: string[]): { path: Command[]; rest: string[] } {
+export async function resolveCommand(root: Command, argv: string[]): Promise<{ path: Command[]; rest: string[] }> {
   const path = [root];
   const rest = [...argv];
   for (let cur = root; cur.subcommands?.length;) {
@@ -61,8 +68,8 @@ export function resolveCommand(root: Command, argv: string[]): { path: Command[]
       throw new UsageError(`unknown command '${rest[i]}' for '${path.map((c) => c.name).join(" ")}'`);
     }
     rest.splice(i, 1);
-    path.push(next);
-    cur = next;
+    cur = await loaded(next);
+    path.push(cur);
   }
   return { path, rest };
 }
@@ -147,7 +154,7 @@ export async function runCli(root: Command, argv: string[], env: CliEnv): Promis
       out.line(`${root.name} ${env.version}`);
       return EXIT.ok;
     }
-    const { path, rest } = resolveCommand(root, argv);
+    const { path, rest } = await resolveCommand(root, argv);
     const cmd = path[path.length - 1];
     name = path.map((c) => c.name).join(" ");
     const { globals, args, help } = parseCommandArgs(cmd, rest);

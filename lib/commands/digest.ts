@@ -3,14 +3,12 @@
  *
  * @module
  */
-import type { Command } from "../cli/command.ts";
+import type { CommandBody } from "../cli/command.ts";
 import { UsageError } from "../error/mod.ts";
 import { digestFileSync, type HashAlg, toHex } from "../fsverity/mod.ts";
 
 /** The `digest` command. */
-export const digestCommand: Command = {
-  name: "digest",
-  summary: "print the fs-verity digest of files (like `fsverity digest`)",
+export const digestCommand: CommandBody = {
   usage: "[--hash sha256|sha512] FILE…",
   description: "Computes the fs-verity digest (4 KiB blocks, no salt) of each FILE in userspace; " +
     "the kernel does not need fs-verity support. Output: `ALG:HEX FILE`, one line per file.",

@@ -3,14 +3,12 @@
  *
  * @module
  */
-import type { Command } from "../cli/command.ts";
+import type { CommandBody } from "../cli/command.ts";
 import { UsageError, withContext } from "../error/mod.ts";
 import { dumpImage } from "../erofs/dump.ts";
 
 /** The `dump` command. */
-export const dumpCommand: Command = {
-  name: "dump",
-  summary: "print the dumpfile of a composefs image (like composefs-info dump)",
+export const dumpCommand: CommandBody = {
   usage: "IMAGE",
   description: "Prints one line per file of IMAGE in composefs-dump(5) format, as C `composefs-info dump` " +
     "does: writer xattrs (metacopy, redirect, whiteout markers) hidden, trusted.overlay.overlay.* un-escaped, " +

@@ -1,25 +1,58 @@
 /**
- * The command tree of bootcfs. Each command lives in its own file in this folder; add it here.
+ * The command tree of bootcfs: each top-level command's name and summary, and where its definition
+ * is. A command lives in its own file in this folder, exporting a `CommandBody`; add it here. The
+ * files are imported only when their command is selected (`LazyCommand`), so that `bootcfs X` does
+ * not pay for loading every other command's modules (lib/oci, lib/podman, FFI libraries…). The
+ * specifiers stay literal so that `deno compile` still embeds them.
  *
  * @module
  */
-import type { Command } from "../cli/command.ts";
-import { digestCommand } from "./digest.ts";
-import { dumpCommand } from "./dump.ts";
-import { mkcomposefsCommand } from "./mkcomposefs.ts";
-import { mountCommandWith, umountCommand } from "./mount.ts";
-import { ociCommand, ociImageResolver } from "./oci.ts";
-import { pullCommand } from "./pull.ts";
-import { repoCommand } from "./repo.ts";
+import type { LazyCommand } from "../cli/command.ts";
+import type { ImageResolver } from "./mount.ts";
+
+/** `mount`'s lookup of image names in the repository; lib/oci is imported only for a name, not a path. */
+const ociImages: ImageResolver = async (name, repo) => (await import("./oci.ts")).ociImageResolver(name, repo);
 
 /** Top-level commands, in the order `bootcfs --help` lists them. */
-export const COMMANDS: Command[] = [
-  digestCommand,
-  mountCommandWith(ociImageResolver),
-  umountCommand,
-  repoCommand,
-  pullCommand,
-  ociCommand,
-  mkcomposefsCommand,
-  dumpCommand,
+export const COMMANDS: LazyCommand[] = [
+  {
+    name: "digest",
+    summary: "print the fs-verity digest of files (like `fsverity digest`)",
+    load: async () => (await import("./digest.ts")).digestCommand,
+  },
+  {
+    name: "mount",
+    summary: "mount a composefs image on a directory",
+    load: async () => (await import("./mount.ts")).mountCommandWith(ociImages),
+  },
+  {
+    name: "umount",
+    summary: "unmount a composefs mount",
+    load: async () => (await import("./mount.ts")).umountCommand,
+  },
+  {
+    name: "repo",
+    summary: "composefs repository: init, fsck, gc",
+    load: async () => (await import("./repo.ts")).repoCommand,
+  },
+  {
+    name: "pull",
+    summary: "pull an image into the composefs repository (directly, or through bootcfs's containers-storage)",
+    load: async () => (await import("./pull.ts")).pullCommand,
+  },
+  {
+    name: "oci",
+    summary: "OCI images in the repository: pull, images, inspect, tag, untag, compute-id, mount",
+    load: async () => (await import("./oci.ts")).ociCommand,
+  },
+  {
+    name: "mkcomposefs",
+    summary: "build a composefs image from a directory or dumpfile (like C mkcomposefs)",
+    load: async () => (await import("./mkcomposefs.ts")).mkcomposefsCommand,
+  },
+  {
+    name: "dump",
+    summary: "print the dumpfile of a composefs image (like composefs-info dump)",
+    load: async () => (await import("./dump.ts")).dumpCommand,
+  },
 ];

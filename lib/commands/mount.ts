@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, type Context, type GlobalOptions, repoPath } from "../cli/command.ts";
+import { type CommandBody, type Context, type GlobalOptions, repoPath } from "../cli/command.ts";
 import { UsageError } from "../error/mod.ts";
 import { mountComposefs, unmountComposefs } from "../mount/mod.ts";
 
@@ -81,10 +81,8 @@ export async function runMount(
 }
 
 /** The `mount` command with `resolve` looking up image names (the repository plugs its lookup in here). */
-export function mountCommandWith(resolve: ImageResolver): Command {
+export function mountCommandWith(resolve: ImageResolver): CommandBody {
   return {
-    name: "mount",
-    summary: "mount a composefs image on a directory",
     usage: "IMAGE MOUNTPOINT",
     description: "Mounts the composefs image IMAGE (a file) read-only on MOUNTPOINT: the image as a file-backed " +
       "EROFS, under an overlayfs whose data layers are the object directories (--basedir, default: the " +
@@ -134,12 +132,10 @@ export function mountCommandWith(resolve: ImageResolver): Command {
 }
 
 /** The `mount` command. */
-export const mountCommand: Command = mountCommandWith(pathsOnly);
+export const mountCommand: CommandBody = mountCommandWith(pathsOnly);
 
 /** The `umount` command. */
-export const umountCommand: Command = {
-  name: "umount",
-  summary: "unmount a composefs mount",
+export const umountCommand: CommandBody = {
   usage: "MOUNTPOINT",
   description: "Unmounts the composefs mount at MOUNTPOINT. Refuses a path that is not an overlay mount point.",
   options: { lazy: { type: "boolean", help: "detach now even if busy; cleaned up when no longer used" } },

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Args, type Command, type Context, repoPath } from "../cli/command.ts";
+import { type Args, type Command, type CommandBody, type Context, repoPath } from "../cli/command.ts";
 import { UsageError } from "../error/mod.ts";
 import { parsePlatform, type Platform } from "../oci/manifest.ts";
 import { type LocalFetch, pull, type PullOptions, type PullResult } from "../oci/pull.ts";
@@ -280,8 +280,6 @@ const mountCommand: Command = {
 };
 
 /** The `oci` command group. */
-export const ociCommand: Command = {
-  name: "oci",
-  summary: "OCI images in the repository: pull, images, inspect, tag, untag, compute-id, mount",
+export const ociCommand: CommandBody = {
   subcommands: [pullCommand, imagesCommand, inspectCommand, tagCommand, untagCommand, computeIdCommand, mountCommand],
 };

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Command, Context } from "../cli/command.ts";
+import type { CommandBody, Context } from "../cli/command.ts";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
 import { UsageError, withContext } from "../error/mod.ts";
 import { parsePlatform, type Platform } from "../oci/manifest.ts";
@@ -180,9 +180,7 @@ async function runPull(ctx: Context, image: string, v: Record<string, unknown>):
 }
 
 /** `bootcfs pull`. */
-export const pullCommand: Command = {
-  name: "pull",
-  summary: "pull an image into the composefs repository (directly, or through bootcfs's containers-storage)",
+export const pullCommand: CommandBody = {
   usage: "IMAGE [--unified] [--tls-verify=false] [--authfile F] [--platform P] [--zero-copy] [--json]",
   description: "Pulls IMAGE (a registry name, docker://NAME, oci:DIR, oci-archive:FILE, docker-archive:FILE or " +
     "containers-storage:NAME) into the repository, verifying every blob, and tags it localhost/bootc-<manifest " +

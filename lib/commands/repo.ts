@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, type Context, repoPath } from "../cli/command.ts";
+import { type Command, type CommandBody, type Context, repoPath } from "../cli/command.ts";
 import { UsageError, withContextSync } from "../error/mod.ts";
 import { imageObjects } from "../erofs/mod.ts";
 import { type HashAlg, toHex } from "../fsverity/digest.ts";
@@ -166,8 +166,6 @@ const gcCommand: Command = {
 };
 
 /** The `repo` command group. */
-export const repoCommand: Command = {
-  name: "repo",
-  summary: "composefs repository: init, fsck, gc",
+export const repoCommand: CommandBody = {
   subcommands: [initCommand, fsckCommand, gcCommand],
 };

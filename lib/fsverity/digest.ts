@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { libcrypto } from "../../ffi/crypto.ts";
 
 /** The hash algorithms of composefs repositories. */
@@ -20,6 +19,9 @@ type BlockHash = (data: Uint8Array, out: Uint8Array) => void;
 
 function blockHash(alg: HashAlg): BlockHash {
   if (libcrypto) return libcrypto[alg];
+  // node:crypto only where libcrypto is missing: importing it costs every command ~11 ms at start-up.
+  // getBuiltinModule loads it synchronously; Deno sets up `process` itself on first use.
+  const { createHash } = process.getBuiltinModule("node:crypto");
   return (data, out) => out.set(createHash(alg).update(data).digest());
 }
 
@@ -156,10 +158,21 @@ export function fsverityDigest(data: Uint8Array, alg: HashAlg): Uint8Array {
   return h.digest();
 }
 
+const HEX_CODES = [..."0123456789abcdef"].map((c) => c.charCodeAt(0));
+
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
+  // Object ids are printed by the ten thousand: char codes, then one flat string per 4 KiB.
   let s = "";
-  for (const b of bytes) s += (b < 16 ? "0" : "") + b.toString(16);
+  for (let start = 0; start < bytes.length; start += 4096) {
+    const part = bytes.subarray(start, start + 4096);
+    const codes = new Array<number>(part.length * 2);
+    for (let i = 0; i < part.length; i++) {
+      codes[2 * i] = HEX_CODES[part[i] >> 4];
+      codes[2 * i + 1] = HEX_CODES[part[i] & 15];
+    }
+    s += String.fromCharCode(...codes);
+  }
   return s;
 }
 

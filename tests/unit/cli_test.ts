@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import type { Command, Context } from "../../lib/cli/command.ts";
+import type { Command, Context, LazyCommand } from "../../lib/cli/command.ts";
 import { helpText, resolveCommand, runCli } from "../../lib/cli/dispatch.ts";
 import { createLogger, stderrSink } from "../../lib/cli/log.ts";
+import { COMMANDS } from "../../lib/commands/mod.ts";
 import { formatTable, type Output } from "../../lib/cli/output.ts";
 import { createProgress } from "../../lib/cli/progress.ts";
 import { ContextError, errorChain, UsageError, withContext } from "../../lib/error/mod.ts";
@@ -32,25 +33,37 @@ interface Seen {
   positionals: string[];
 }
 const box: { seen: Seen | null } = { seen: null };
+const initCommand: Command = {
+  name: "init",
+  summary: "create a repository",
+  usage: "DIR",
+  options: { hash: { type: "string", value: "ALG", default: "sha512", help: "hash" } },
+  run(ctx, args) {
+    box.seen = { ctx, values: args.values, positionals: args.positionals };
+  },
+};
+const repoCommand: Command = { name: "repo", summary: "repository commands", subcommands: [initCommand] };
+/** How often the lazy command's definition was loaded. */
+const lazyLoads = { count: 0 };
+const lazyCommand: LazyCommand = {
+  name: "lazy",
+  summary: "defined elsewhere",
+  load() {
+    lazyLoads.count++;
+    return Promise.resolve({
+      usage: "ARG",
+      options: { level: { type: "string", value: "N", help: "how lazy" } },
+      run(ctx, args) {
+        box.seen = { ctx, values: args.values, positionals: args.positionals };
+      },
+    });
+  },
+};
 const tree: Command = {
   name: "tool",
   summary: "test tool",
   subcommands: [
-    {
-      name: "repo",
-      summary: "repository commands",
-      subcommands: [
-        {
-          name: "init",
-          summary: "create a repository",
-          usage: "DIR",
-          options: { hash: { type: "string", value: "ALG", default: "sha512", help: "hash" } },
-          run(ctx, args) {
-            box.seen = { ctx, values: args.values, positionals: args.positionals };
-          },
-        },
-      ],
-    },
+    repoCommand,
     {
       name: "fail",
       summary: "always fails",
@@ -61,6 +74,7 @@ const tree: Command = {
       },
     },
     { name: "code", summary: "returns 3", run: () => 3 },
+    lazyCommand,
   ],
 };
 
@@ -141,16 +155,46 @@ Deno.test("cli: a command's own exit code is passed through", async () => {
   assert.equal((await cli(["code"])).code, 3);
 });
 
-Deno.test("cli: resolveCommand skips option values when looking for the command name", () => {
-  const { path, rest } = resolveCommand(tree, ["--repo", "repo", "repo", "init", "x"]);
+Deno.test("cli: resolveCommand skips option values when looking for the command name", async () => {
+  const { path, rest } = await resolveCommand(tree, ["--repo", "repo", "repo", "init", "x"]);
   assert.deepEqual(path.map((c) => c.name), ["tool", "repo", "init"]);
   assert.deepEqual(rest, ["--repo", "repo", "x"]);
 });
 
 Deno.test("cli: help lists global options for leaves", () => {
-  const text = helpText([tree, tree.subcommands![0], tree.subcommands![0].subcommands![0]]);
+  const text = helpText([tree, repoCommand, initCommand]);
   assert.match(text, /^tool repo init — create a repository\n\nUsage: tool repo init \[OPTIONS\] DIR\n/);
   assert.match(text, /Global options:\n {6}--root DIR/);
+});
+
+Deno.test("cli: a lazy command is listed without loading it and loaded when selected", async () => {
+  lazyLoads.count = 0;
+  for (const argv of [["--help"], ["repo", "init", "--help"], ["nope"], ["--version"]]) await cli(argv);
+  assert.equal(lazyLoads.count, 0, "loaded for another command's help or run");
+  assert.match((await cli(["--help"])).stdout, /\n {2}lazy {2}defined elsewhere\n/);
+
+  const help = await cli(["lazy", "--help"]);
+  assert.equal(lazyLoads.count, 1);
+  assert.match(help.stdout, /^tool lazy — defined elsewhere\n\nUsage: tool lazy \[OPTIONS\] ARG\n/);
+  assert.match(help.stdout, /--level N {2}how lazy/);
+
+  box.seen = null;
+  const r = await cli(["-v", "lazy", "--level", "9", "x"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(lazyLoads.count, 2);
+  assert.deepEqual(box.seen!.positionals, ["x"]);
+  assert.equal(box.seen!.values.level, "9");
+  assert.equal(box.seen!.ctx.globals.verbose, 1);
+});
+
+Deno.test("cli: every bootcfs command is lazy and loads a runnable definition", async () => {
+  assert.ok(COMMANDS.length > 0);
+  for (const c of COMMANDS) {
+    assert.equal(typeof c.load, "function", c.name);
+    const body = await c.load();
+    assert.ok(body.run || body.subcommands?.length, `${c.name}: neither run nor subcommands`);
+    assert.ok(!("name" in body) && !("summary" in body), `${c.name}: name and summary belong to the list`);
+  }
 });
 
 Deno.test("errors: errorChain joins causes and non-Error values", () => {
