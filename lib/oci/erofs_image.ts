@@ -8,6 +8,7 @@
 import { effectiveFormats, type ObjectId, type Repository } from "../repository/mod.ts";
 import type { Digest } from "./digest.ts";
 import { commitImages, createFilesystem } from "./filesystem.ts";
+import { fullGc } from "../runtime/gc.ts";
 import { type ImageRefs, OciImage, writeConfigStream, writeManifestStream } from "./store.ts";
 
 /** What {@link ensureComposefsErofs} produced. */
@@ -28,7 +29,9 @@ export async function commitLayers(
   repo: Repository,
   layerVerities: ObjectId[],
 ): Promise<{ imageId: ObjectId; refs: ImageRefs }> {
-  const ids = commitImages(repo, await createFilesystem(repo, layerVerities));
+  const root = await createFilesystem(repo, layerVerities);
+  fullGc(); // the layers' parsing garbage, before the image writer allocates
+  const ids = commitImages(repo, root);
   const def = effectiveFormats(repo.meta).default;
   const imageId = ids.get(def);
   if (!imageId) throw new Error(`committing the image did not produce the repository's default EROFS format V${def}`);

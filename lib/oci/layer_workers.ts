@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { minorGc } from "../runtime/gc.ts";
 import type { LayerImportResult } from "./layer_import.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
 
@@ -19,19 +20,6 @@ const SPARES = 16;
 
 /** Bytes read between two {@link minorGc} calls. */
 const GC_EVERY = 16 << 20;
-
-/**
- * Lets V8 free the source's chunk buffers that died since the last call: their memory lives
- * outside V8's heap, and a thread that allocates little else holds 60 MiB and more of them before
- * V8 collects on its own (measured: the main thread's peak during a layer import). A minor GC
- * takes about a millisecond. Needs `--expose-gc`, which the `bootcfs` task and the compiled
- * binary pass; without it, nothing happens. Returns 0, the new byte count.
- */
-function minorGc(): number {
-  const gc = (globalThis as { gc?: (o: { type: string }) => void }).gc;
-  gc?.({ type: "minor" });
-  return 0;
-}
 
 type Outcome = { ok: true; value: LayerImportResult } | { ok: false; error: Error };
 
@@ -93,7 +81,10 @@ export class LayerWorkers {
       for await (const chunk of blob) {
         if (outcome) break;
         // A copy the worker owns: sources may reuse their buffers, or hand out views of larger ones.
-        if ((sinceGc += chunk.length) >= GC_EVERY) sinceGc = minorGc();
+        if ((sinceGc += chunk.length) >= GC_EVERY) {
+          sinceGc = 0;
+          minorGc();
+        }
         const bytes = this.#buffer(chunk.length);
         bytes.set(chunk);
         send({ type: "chunk", bytes }, [bytes.buffer]);
