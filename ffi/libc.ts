@@ -20,7 +20,6 @@ const lib = Deno.dlopen(
     pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
     fsync: { parameters: ["i32"], result: "i32" },
     syncfs: { parameters: ["i32"], result: "i32" },
-    sync_file_range: { parameters: ["i32", "i64", "i64", "u32"], result: "i32" },
     malloc_trim: { parameters: ["usize"], result: "i32" },
     flock: { parameters: ["i32", "i32"], result: "i32" },
     ioctl_ptr: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
@@ -240,17 +239,6 @@ export function syncfs(fd: number, what = `fd ${fd}`): void {
 /** malloc_trim(3): hands memory that is free in every malloc arena back to the kernel. */
 export function mallocTrim(): void {
   lib.symbols.malloc_trim(0n);
-}
-
-const SYNC_FILE_RANGE_WRITE = 2;
-
-/**
- * Starts writeback of a file's dirty pages without waiting for it (sync_file_range(2) with
- * SYNC_FILE_RANGE_WRITE): the disk gets busy while the caller goes on, so a later syncfs has
- * less left to wait for. Not a durability guarantee by itself.
- */
-export function startWriteback(fd: number, what = `fd ${fd}`): void {
-  check(lib.symbols.sync_file_range(fd, 0n, 0n, SYNC_FILE_RANGE_WRITE), "sync_file_range", what);
 }
 
 /**

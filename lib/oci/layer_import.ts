@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { Sha256Stream } from "../../ffi/crypto.ts";
 import { addStats, emptyStats, type ImportStats } from "../cstor/import.ts";
 import type { Digest } from "./digest.ts";
 import type { ObjectId, Repository, StoreMethod } from "../repository/mod.ts";
@@ -41,16 +42,36 @@ export function countObject(stats: ImportStats, method: StoreMethod, size: numbe
   else (stats.objectsCopied++, stats.bytesCopied += size);
 }
 
-/** `src` passed through while its sha256 is computed; `hex()` is valid once it has ended. */
+/**
+ * `src` passed through while its sha256 is computed; `hex()` is valid once it has ended. With
+ * libcrypto, each chunk is hashed on another thread while the consumer handles it, and the hash
+ * is awaited when the consumer asks for the next chunk — so a source that reuses buffers once
+ * the consumer has moved on is still safe.
+ */
 function hashing(src: AsyncIterable<Uint8Array>): { stream: AsyncGenerator<Uint8Array>; hex: () => string } {
-  const h = createHash("sha256");
   let hex: string | null = null;
   async function* gen() {
-    for await (const c of src) {
-      h.update(c);
-      yield c;
+    const threaded = Sha256Stream.create();
+    try {
+      if (threaded) {
+        for await (const c of src) {
+          const hashed = threaded.update(c);
+          hashed.catch(() => {}); // rethrown below
+          yield c;
+          await hashed;
+        }
+        hex = threaded.hex();
+      } else {
+        const h = createHash("sha256");
+        for await (const c of src) {
+          h.update(c);
+          yield c;
+        }
+        hex = h.digest("hex");
+      }
+    } finally {
+      threaded?.free();
     }
-    hex = h.digest("hex");
   }
   return {
     stream: gen(),

@@ -39,7 +39,6 @@ import {
   read,
   RENAME_NOREPLACE,
   renameat2,
-  startWriteback,
   syncfs,
   syncfsAsync,
   SyscallError,
@@ -429,7 +428,6 @@ export class Repository {
       this.#discard(s);
       return "present";
     }
-    startWriteback(s.fd, "new object");
     if (s.name) {
       close(s.fd); // the temporary name keeps the file
       s.fd = -1;
