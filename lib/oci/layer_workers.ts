@@ -1,14 +1,15 @@
 /**
- * Layer imports on worker threads. An import is CPU-bound — inflating, two sha256s, the fs-verity
- * digest of every file, a syscall or five per object — and on one thread it runs at the speed of
- * one core whatever the concurrency; each worker (layer_worker.ts) imports one layer at a time
- * into its own handle on the repository, while the main thread only reads the compressed blob
- * (verifying its digest) and hands it over.
+ * Layer imports on several threads. An import is CPU-bound — inflating, two sha256s, the
+ * fs-verity digest of every file, a syscall or five per object — and on one thread it runs at the
+ * speed of one core whatever the concurrency. The calling thread imports one layer itself; each
+ * further concurrent import goes to a worker (layer_worker.ts), which has its own handle on the
+ * repository and gets the compressed blob — read and verified on the calling thread — handed over.
  *
  * @module
  */
 import { minorGc } from "../runtime/gc.ts";
 import type { LayerImportResult } from "./layer_import.ts";
+import { runLayerJob } from "./layer_job.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
 
 export type { BlobLayerJob, LayerJob, StorageLayerJob } from "./layer_messages.ts";
@@ -20,6 +21,18 @@ const SPARES = 16;
 
 /** Bytes read between two {@link minorGc} calls. */
 const GC_EVERY = 16 << 20;
+
+/** `blob` with a {@link minorGc} every {@link GC_EVERY} bytes: a source's chunks die as they go. */
+async function* collected(blob: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let since = 0;
+  for await (const c of blob) {
+    if ((since += c.length) >= GC_EVERY) {
+      since = 0;
+      minorGc();
+    }
+    yield c;
+  }
+}
 
 type Outcome = { ok: true; value: LayerImportResult } | { ok: false; error: Error };
 
@@ -33,13 +46,26 @@ export class LayerWorkers {
    * it collects them.
    */
   #spares: ArrayBuffer[] = [];
+  /**
+   * Whether the calling thread runs an import itself: it would otherwise only hand bytes over,
+   * and each worker costs ~20 MiB, some of which stays after it ends.
+   */
+  #localBusy = false;
 
   /**
-   * Imports a layer in a worker (one per concurrent call): a blob job reads `blob` and hands it
-   * over; when reading it fails (a digest mismatch found by the source, say), the worker drops
+   * Imports a layer: on this thread when it is not importing one already, else in a worker (one
+   * per concurrent call). A blob job reads `blob` (and hands it over to the worker); when reading it fails (a digest mismatch found by the source, say), the worker drops
    * what it stored and that error is thrown. A storage job needs no `blob`.
    */
   async import(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
+    if (!this.#localBusy) {
+      this.#localBusy = true;
+      try {
+        return await runLayerJob(job, blob && collected(blob));
+      } finally {
+        this.#localBusy = false;
+      }
+    }
     const w = this.#idle.pop() ?? this.#start();
     let outcome: Outcome | null = null;
     let reading = false;

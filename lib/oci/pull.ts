@@ -11,6 +11,7 @@ import { ContainersStorageSource } from "../cstor/source.ts";
 import type { ProgressReporter } from "../cli/progress.ts";
 import { withContext } from "../error/mod.ts";
 import { mallocTrim } from "../../ffi/libc.ts";
+import { fullGc } from "../runtime/gc.ts";
 import { RegistryImageSource } from "../registry/source.ts";
 import type { Digest } from "./digest.ts";
 import { effectiveFormats, type ObjectId, type Repository } from "../repository/mod.ts";
@@ -333,8 +334,9 @@ async function importLayers(
     await bounded(order.map(job), limit);
   } finally {
     workers.terminate();
-    // What the workers' threads allocated stays in glibc's per-thread arenas once freed (35 MiB
-    // and more after a large image) unless handed back, before the EROFS phase needs memory.
+    // What the imports allocated stays in V8's heap and glibc's per-thread arenas once freed (35
+    // MiB and more after a large image) unless collected and handed back before the EROFS phase.
+    fullGc();
     mallocTrim();
   }
   return out;

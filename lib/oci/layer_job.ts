@@ -1,0 +1,29 @@
+/**
+ * One layer import, as {@link LayerWorkers} runs it — on the calling thread or in a worker: a
+ * compressed blob (decompression, tar split, hashing, object stores) or a containers-storage layer
+ * (reflinks and digests of its files), into a handle on the repository of its own.
+ *
+ * @module
+ */
+import { importStorageLayer } from "../cstor/import.ts";
+import { ContainersStorage } from "../cstor/store.ts";
+import { Repository } from "../repository/mod.ts";
+import { decompressLayer } from "./decompress.ts";
+import { importLayer, type LayerImportResult } from "./layer_import.ts";
+import type { LayerJob } from "./layer_messages.ts";
+
+/** Runs `job`; a blob job reads `blob`, and only when the layer is not in the repository yet. */
+export async function runLayerJob(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
+  using repo = Repository.open(job.repoPath);
+  if (job.kind === "storage") {
+    // The caller holds the storage's locks too; shared locks, so this does not wait on them.
+    const store = await ContainersStorage.open(job.storeRoot, { driver: job.driver });
+    using _ = await store.lock();
+    return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy });
+  }
+  if (!blob) throw new Error("a blob layer job needs its blob");
+  // Reusing the decompression buffers is safe: importLayer is done with each chunk before it asks
+  // for the second one after it (see decompressLayer).
+  const tar = decompressLayer(blob, job.mediaType, job.limits, { reuseBuffers: true });
+  return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId });
+}
