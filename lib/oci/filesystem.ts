@@ -51,7 +51,9 @@ class LayerSource implements ByteSource {
   pos = 0;
 
   constructor(stream: SplitStream, repo: Repository, hash: Hash | null) {
-    this.#chunks = stream.chunks();
+    // The tar reader copies headers and extension data, and is done with a chunk once it asks for
+    // the next: the splitstream may reuse its buffer.
+    this.#chunks = stream.chunks({ transient: true });
     this.#repo = repo;
     this.#hash = hash;
   }

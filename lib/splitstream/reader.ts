@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { concat } from "../bytes/mod.ts";
 import type { HashAlg } from "../fsverity/digest.ts";
 import { zstdDecompress, ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type ObjectId, objectIdFromBytes } from "../repository/objectid.ts";
@@ -47,40 +46,42 @@ export class SplitStream {
     return new SplitStream(file, alg);
   }
 
-  /** The chunks of the stream, in order; throws on a corrupt, truncated or out-of-range stream. */
-  *chunks(): Generator<Chunk> {
+  /**
+   * The chunks of the stream, in order; throws on a corrupt, truncated or out-of-range stream.
+   * With `transient`, inline chunks are views into one reused buffer: valid only until the
+   * consumer asks for the first chunk after the batch (one decompressed piece's worth) they came in
+   * — for a reader that is done with a chunk once it asks for the next, or copies what it keeps.
+   */
+  *chunks(opts: { transient?: boolean } = {}): Generator<Chunk> {
     const d = new ZstdDecompressor();
-    // Decompressed bytes not yet parsed, kept as pieces until `need` bytes are there, so a large
-    // inline chunk is assembled once rather than re-copied for every piece of output.
-    let parts: Uint8Array[] = [];
-    let have = 0, need = 8;
+    // Decompressed bytes not yet parsed, gathered until `need` bytes are there, so a large inline
+    // chunk is assembled once rather than re-copied for every piece of output.
+    const carry = new Carry(opts.transient ?? false);
+    let need = 8;
     try {
       const STEP = 1 << 16;
       let off = 0;
       do {
-        const ready: Chunk[] = [];
-        d.push(this.#stream.subarray(off, off + STEP), (b) => {
-          parts.push(b.slice());
-          have += b.length;
-          if (have < need) return;
-          const [chunks, rest, next] = this.#parse(join(parts));
-          ready.push(...chunks);
-          parts = rest.length ? [rest] : [];
-          have = rest.length;
+        // Piece by piece, each piece's chunks handed out before the next piece is decoded.
+        for (const piece of d.pieces(this.#stream.subarray(off, off + STEP))) {
+          carry.append(piece);
+          if (carry.length < need) continue;
+          const [chunks, used, next] = this.#parse(carry.bytes());
+          carry.consume(used);
           need = next;
-        });
+          yield* chunks;
+        }
         off += STEP;
-        yield* ready;
       } while (off < this.#stream.length);
       d.end();
     } finally {
       d.free();
     }
-    if (have) throw new Error(`splitstream: stream ends inside a chunk (${have} bytes left)`);
+    if (carry.length) throw new Error(`splitstream: stream ends inside a chunk (${carry.length} bytes left)`);
   }
 
-  /** Complete chunks at the start of `buf`, the bytes after them, and how many bytes the next one needs. */
-  #parse(buf: Uint8Array): [Chunk[], Uint8Array, number] {
+  /** Complete chunks at the start of `buf`, how many bytes they take, and how many the next one needs. */
+  #parse(buf: Uint8Array): [Chunk[], number, number] {
     const chunks: Chunk[] = [];
     const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let o = 0;
@@ -97,17 +98,64 @@ export class SplitStream {
       const len = -n;
       if (len > BigInt(buf.length - o - 8)) {
         if (len > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`splitstream: inline chunk of ${len} bytes`);
-        return [chunks, buf.subarray(o), 8 + Number(len)];
+        return [chunks, o, 8 + Number(len)];
       }
       chunks.push({ kind: "inline", bytes: buf.subarray(o + 8, o + 8 + Number(len)) });
       o += 8 + Number(len);
     }
-    return [chunks, buf.subarray(o), 8];
+    return [chunks, o, 8];
   }
 }
 
-function join(parts: Uint8Array[]): Uint8Array {
-  return parts.length === 1 ? parts[0] : concat(parts);
+/**
+ * Decompressed bytes waiting to be parsed. Parsed chunks are views into it, so consumed bytes are
+ * only dropped when the next bytes do not fit after the others: the rest goes to a new buffer, or
+ * with `reuse` (the consumer being past the chunks handed out when the next piece is appended) to
+ * the front of the same one when it fits.
+ */
+class Carry {
+  #buf = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  #reuse: boolean;
+
+  constructor(reuse: boolean) {
+    this.#reuse = reuse;
+  }
+
+  get length(): number {
+    return this.#end - this.#start;
+  }
+
+  bytes(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+
+  /** Drops `n` parsed bytes (chunks handed out may still view them until the next append). */
+  consume(n: number): void {
+    this.#start += n;
+  }
+
+  append(b: Uint8Array): void {
+    if (this.#end + b.length <= this.#buf.length) {
+      this.#buf.set(b, this.#end);
+      this.#end += b.length;
+      return;
+    }
+    const left = this.#end - this.#start;
+    if (this.#reuse && left + b.length <= this.#buf.length) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+    } else {
+      // Twice what is pending, so that a large inline chunk arriving in many pieces is copied a
+      // constant number of times per byte.
+      const next = new Uint8Array(Math.max(2 * (left + b.length), 1 << 16));
+      next.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = next;
+    }
+    this.#buf.set(b, left);
+    this.#start = 0;
+    this.#end = left + b.length;
+  }
 }
 
 function refs(file: Uint8Array, r: FileRange, alg: HashAlg, what: string): ObjectId[] {

@@ -236,3 +236,32 @@ Deno.test("reader: inline chunks larger than one decompression buffer reassemble
   assert.deepEqual((chunks[0] as { bytes: Uint8Array }).bytes, big);
   assert.deepEqual((chunks[2] as { bytes: Uint8Array }).bytes, big.subarray(0, 10));
 });
+
+Deno.test("reader: transient chunks read one at a time equal the kept ones, and the buffer is reused", () => {
+  // Many inline chunks of every size around the pieces zstd hands out, separated by externals (an
+  // inline chunk directly after another coalesces), so batches end at every kind of boundary.
+  const id = verity(te.encode("x".repeat(100)));
+  const w = new SplitStreamWriter("sha256", 0n);
+  for (let i = 0; i < 400; i++) {
+    const n = [1, 7, 512, 4095, 70_000, 131_072, 200_001][i % 7] + i;
+    w.writeInline(Uint8Array.from({ length: n }, (_, k) => (k * 31 + i) % 251));
+    w.addExternal(id, 100);
+  }
+  const s = SplitStream.parse(w.finish());
+  // Each inline chunk as its sha256, taken on receipt (what a transient reader must do).
+  const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+  const keptBuffers = new Set<ArrayBufferLike>();
+  const kept = [...s.chunks()].map((c) => c.kind === "inline" ? (keptBuffers.add(c.bytes.buffer), sha(c.bytes)) : c.id);
+  const read: string[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  for (const c of s.chunks({ transient: true })) {
+    if (c.kind === "inline") buffers.add(c.bytes.buffer);
+    read.push(c.kind === "inline" ? sha(c.bytes) : c.id);
+  }
+  assert.equal(read.length, 800);
+  assert.deepEqual(read, kept);
+  assert.ok(
+    buffers.size * 4 < keptBuffers.size,
+    `${buffers.size} buffers (kept chunks: ${keptBuffers.size}) for ${kept.length} chunks: the carry is reused`,
+  );
+});
