@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { addressOf, StreamInflater } from "./inflater.ts";
+import type { Inflater } from "./zlib.ts";
 
 function load() {
   try {
@@ -51,6 +51,10 @@ const ERRORS: Record<number, string> = {
 
 const lib = load();
 
+function addr(b: Uint8Array): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
 function newState(): { state: Uint8Array; v: DataView } {
   const state = new Uint8Array(STATE_SIZE + STATE_SLACK);
   lib!.symbols.isal_inflate_init(state);
@@ -67,9 +71,9 @@ function selfTest(): boolean {
   const input = new Uint8Array([31, 139, 8, 0, 0, 0, 0, 0, 0, 3, 203, 207, 6, 0, 71, 221, 220, 121, 2, 0, 0, 0]);
   const out = new Uint8Array(8);
   const { state, v } = newState();
-  v.setBigUint64(NEXT_IN, addressOf(input), true);
+  v.setBigUint64(NEXT_IN, addr(input), true);
   v.setUint32(AVAIL_IN, input.length, true);
-  v.setBigUint64(NEXT_OUT, addressOf(out), true);
+  v.setBigUint64(NEXT_OUT, addr(out), true);
   v.setUint32(AVAIL_OUT, out.length, true);
   const r = lib!.symbols.isal_inflate_sync(state);
   return r === ISAL_DECOMP_OK && v.getInt32(BLOCK_STATE, true) === ISAL_BLOCK_FINISH &&
@@ -82,35 +86,68 @@ const works = lib !== null && selfTest();
 export const isalAvailable: boolean = works && !Deno.env.get("BOOTCFS_NO_ISAL");
 
 /** ISA-L's streaming gzip decoder; the constructor throws when `libisal.so.2` is unusable. */
-export class IsalInflater extends StreamInflater {
+export class IsalInflater implements Inflater {
+  #state: Uint8Array;
+  #v: DataView;
+  /** The input and output ISA-L holds addresses of, kept alive here. */
+  #in: Uint8Array = new Uint8Array(0);
+  #out: Uint8Array = new Uint8Array(0);
+  #live = true;
+  /** The isal_inflate call running on the worker thread, if any. */
+  #running: Promise<number> | null = null;
+
   constructor() {
     if (!works) throw new Error("ISA-L (libisal.so.2) is not available");
-    super("ISA-L", newState().state, { nextIn: NEXT_IN, availIn: AVAIL_IN, nextOut: NEXT_OUT, availOut: AVAIL_OUT });
+    ({ state: this.#state, v: this.#v } = newState());
   }
 
-  protected step(): Promise<number> {
-    return lib!.symbols.isal_inflate(this.state);
+  get availIn(): number {
+    return this.#v.getUint32(AVAIL_IN, true);
   }
 
-  protected outcome(r: number, n: number): { n: number; end: boolean } {
+  get nextByte(): number {
+    return this.#in[this.#in.length - this.availIn];
+  }
+
+  setInput(b: Uint8Array): void {
+    this.#in = b;
+    this.#v.setBigUint64(NEXT_IN, b.length ? addr(b) : 0n, true);
+    this.#v.setUint32(AVAIL_IN, b.length, true);
+  }
+
+  async inflate(out: Uint8Array): Promise<{ n: number; end: boolean }> {
+    if (!this.#live || this.#running) throw new Error("ISA-L: inflater freed or busy");
+    this.#out = out;
+    this.#v.setBigUint64(NEXT_OUT, addr(out), true);
+    this.#v.setUint32(AVAIL_OUT, out.length, true);
+    this.#running = lib!.symbols.isal_inflate(this.#state);
+    let r: number;
+    try {
+      r = await this.#running;
+    } finally {
+      this.#running = null;
+    }
     if (r !== ISAL_DECOMP_OK && r !== ISAL_END_INPUT && r !== ISAL_OUT_OVERFLOW) {
       throw new Error(`not valid gzip data: ${ERRORS[r] ?? `ISA-L error ${r}`}`);
     }
-    return { n, end: this.view.getInt32(BLOCK_STATE, true) === ISAL_BLOCK_FINISH };
+    const n = out.length - this.#v.getUint32(AVAIL_OUT, true);
+    return { n, end: this.#v.getInt32(BLOCK_STATE, true) === ISAL_BLOCK_FINISH };
   }
 
   reset(): void {
     // At the end of a member ISA-L has handed the whole bytes of its bit buffer back to next_in,
     // so the next member starts at the first unconsumed byte. isal_inflate_reset 2.30 keeps
     // next_in/avail_in and crc_flag; they are restored anyway, as nothing documents that.
-    const next = this.view.getBigUint64(NEXT_IN, true), avail = this.availIn;
-    lib!.symbols.isal_inflate_reset(this.state);
-    this.view.setBigUint64(NEXT_IN, next, true);
-    this.view.setUint32(AVAIL_IN, avail, true);
-    this.view.setUint32(CRC_FLAG, ISAL_GZIP, true);
+    const next = this.#v.getBigUint64(NEXT_IN, true), avail = this.availIn;
+    lib!.symbols.isal_inflate_reset(this.#state);
+    this.#v.setBigUint64(NEXT_IN, next, true);
+    this.#v.setUint32(AVAIL_IN, avail, true);
+    this.#v.setUint32(CRC_FLAG, ISAL_GZIP, true);
   }
 
-  protected release(): void {
-    // The state is plain memory in our buffer: nothing to free in the library.
+  async free(): Promise<void> {
+    await this.#running?.catch(() => {});
+    this.#live = false;
+    this.#out = this.#in = new Uint8Array(0);
   }
 }

@@ -5,9 +5,6 @@
  *
  * @module
  */
-import { type Inflater, StreamInflater } from "./inflater.ts";
-
-export type { Inflater };
 
 const lib = Deno.dlopen(
   "libz.so.1",
@@ -28,38 +25,103 @@ const NEXT_IN = 0, AVAIL_IN = 8, NEXT_OUT = 24, AVAIL_OUT = 32, MSG = 48;
 const GZIP_WINDOW = 15 + 16;
 const VERSION = lib.symbols.zlibVersion();
 
+function addr(b: Uint8Array): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
+/**
+ * A streaming gzip decoder with the inflate step on an FFI worker thread: zlib's
+ * {@link GzipInflater} or ISA-L's `IsalInflater` (ffi/isal.ts). One member at a time
+ * ({@link reset} for the next). Input set with {@link setInput} must stay untouched until
+ * consumed; only one {@link inflate} may run at a time.
+ */
+export interface Inflater {
+  /** Input bytes not yet consumed. */
+  readonly availIn: number;
+  /** The next unconsumed input byte (availIn must be > 0). */
+  readonly nextByte: number;
+  /** Hands the decoder the next piece of compressed input. */
+  setInput(b: Uint8Array): void;
+  /**
+   * Inflates into `out` on a worker thread: the bytes written, and whether the member ended
+   * (trailer checked). 0 bytes without the end means more input is needed.
+   */
+  inflate(out: Uint8Array): Promise<{ n: number; end: boolean }>;
+  /** Starts the next member (after `end`), keeping the unconsumed input. */
+  reset(): void;
+  /** Frees the decoder's state once a running {@link inflate} has returned. Safe to call twice. */
+  free(): Promise<void>;
+}
+
 /** zlib's {@link Inflater}. */
-export class GzipInflater extends StreamInflater {
+export class GzipInflater implements Inflater {
+  #strm = new Uint8Array(STREAM_SIZE);
+  #v = new DataView(this.#strm.buffer);
+  /** The input and output zlib holds addresses of, kept alive here. */
+  #in: Uint8Array = new Uint8Array(0);
+  #out: Uint8Array = new Uint8Array(0);
+  #live = true;
+  /** The inflate call running on the worker thread, if any. */
+  #running: Promise<number> | null = null;
+
   constructor() {
-    super("zlib", new Uint8Array(STREAM_SIZE), {
-      nextIn: NEXT_IN,
-      availIn: AVAIL_IN,
-      nextOut: NEXT_OUT,
-      availOut: AVAIL_OUT,
-    });
-    const r = lib.symbols.inflateInit2_(this.state, GZIP_WINDOW, VERSION, STREAM_SIZE);
+    const r = lib.symbols.inflateInit2_(this.#strm, GZIP_WINDOW, VERSION, STREAM_SIZE);
     if (r !== Z_OK) throw new Error(`zlib: inflateInit2 failed (${r})`);
   }
 
-  protected step(): Promise<number> {
-    return lib.symbols.inflate(this.state, Z_NO_FLUSH);
+  /** Input bytes not yet consumed. */
+  get availIn(): number {
+    return this.#v.getUint32(AVAIL_IN, true);
   }
 
-  protected outcome(r: number, n: number): { n: number; end: boolean } {
+  /** The next unconsumed input byte (availIn must be > 0). */
+  get nextByte(): number {
+    return this.#in[this.#in.length - this.availIn];
+  }
+
+  /** Hands zlib the next piece of compressed input. */
+  setInput(b: Uint8Array): void {
+    this.#in = b;
+    this.#v.setBigUint64(NEXT_IN, b.length ? addr(b) : 0n, true);
+    this.#v.setUint32(AVAIL_IN, b.length, true);
+  }
+
+  /**
+   * Inflates into `out` on a worker thread: the bytes written, and whether the member ended.
+   * 0 bytes without the end means more input is needed.
+   */
+  async inflate(out: Uint8Array): Promise<{ n: number; end: boolean }> {
+    if (!this.#live || this.#running) throw new Error("zlib: inflater freed or busy");
+    this.#out = out;
+    this.#v.setBigUint64(NEXT_OUT, addr(out), true);
+    this.#v.setUint32(AVAIL_OUT, out.length, true);
+    this.#running = lib.symbols.inflate(this.#strm, Z_NO_FLUSH);
+    let r: number;
+    try {
+      r = await this.#running;
+    } finally {
+      this.#running = null;
+    }
+    const n = out.length - this.#v.getUint32(AVAIL_OUT, true);
     if (r === Z_OK || r === Z_STREAM_END || (r === Z_BUF_ERROR && this.availIn === 0)) {
       return { n, end: r === Z_STREAM_END };
     }
-    const msg = this.view.getBigUint64(MSG, true);
+    const msg = this.#v.getBigUint64(MSG, true);
     const text = msg ? Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(msg)!) : `error ${r}`;
     throw new Error(`not valid gzip data: ${text}`);
   }
 
+  /** Starts the next member (after `end`), keeping the unconsumed input. */
   reset(): void {
-    const r = lib.symbols.inflateReset(this.state);
+    const r = lib.symbols.inflateReset(this.#strm);
     if (r !== Z_OK) throw new Error(`zlib: inflateReset failed (${r})`);
   }
 
-  protected release(): void {
-    lib.symbols.inflateEnd(this.state);
+  /** Frees zlib's state once a running {@link inflate} has returned. Safe to call twice. */
+  async free(): Promise<void> {
+    await this.#running?.catch(() => {});
+    if (this.#live) lib.symbols.inflateEnd(this.#strm);
+    this.#live = false;
+    this.#out = this.#in = new Uint8Array(0);
   }
 }
