@@ -30,31 +30,10 @@ function addr(b: Uint8Array): bigint {
 }
 
 /**
- * A streaming gzip decoder with the inflate step on an FFI worker thread: zlib's
- * {@link GzipInflater} or ISA-L's `IsalInflater` (ffi/isal.ts). One member at a time
- * ({@link reset} for the next). Input set with {@link setInput} must stay untouched until
- * consumed; only one {@link inflate} may run at a time.
+ * One gzip member at a time ({@link reset} for the next). Input set with {@link setInput} must stay
+ * untouched until consumed; only one {@link inflate} may run at a time.
  */
-export interface Inflater {
-  /** Input bytes not yet consumed. */
-  readonly availIn: number;
-  /** The next unconsumed input byte (availIn must be > 0). */
-  readonly nextByte: number;
-  /** Hands the decoder the next piece of compressed input. */
-  setInput(b: Uint8Array): void;
-  /**
-   * Inflates into `out` on a worker thread: the bytes written, and whether the member ended
-   * (trailer checked). 0 bytes without the end means more input is needed.
-   */
-  inflate(out: Uint8Array): Promise<{ n: number; end: boolean }>;
-  /** Starts the next member (after `end`), keeping the unconsumed input. */
-  reset(): void;
-  /** Frees the decoder's state once a running {@link inflate} has returned. Safe to call twice. */
-  free(): Promise<void>;
-}
-
-/** zlib's {@link Inflater}. */
-export class GzipInflater implements Inflater {
+export class GzipInflater {
   #strm = new Uint8Array(STREAM_SIZE);
   #v = new DataView(this.#strm.buffer);
   /** The input and output zlib holds addresses of, kept alive here. */

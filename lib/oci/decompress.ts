@@ -1,12 +1,11 @@
 /**
- * Layer decompression streams: gzip (ISA-L, else zlib, through FFI, every member), zstd (libzstd
- * through FFI, every frame), or none; with a decompression-bomb guard on output size and compression
- * ratio (oci-and-boot.md §4.1, deno-notes.md §3).
+ * Layer decompression streams: gzip (zlib through FFI, every member), zstd (libzstd through FFI, every
+ * frame), or none; with a decompression-bomb guard on output size and compression ratio
+ * (oci-and-boot.md §4.1, deno-notes.md §3).
  *
  * @module
  */
-import { isalAvailable, IsalInflater } from "../../ffi/isal.ts";
-import { GzipInflater, type Inflater } from "../../ffi/zlib.ts";
+import { GzipInflater } from "../../ffi/zlib.ts";
 import { ZSTD_OUT_SIZE, ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type Compression, layerCompression } from "./mediatype.ts";
 
@@ -74,11 +73,6 @@ async function* counted(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerato
 
 const GZIP_OUT = 1 << 20;
 
-/** ISA-L inflates layers about twice as fast as zlib; zlib where libisal is missing or disabled. */
-function newInflater(): Inflater {
-  return isalAvailable ? new IsalInflater() : new GzipInflater();
-}
-
 /**
  * Output buffers of `size` bytes: fresh ones, or with `reuse` a ring of three. gunzip inflates one
  * chunk ahead, so when the consumer asks for chunk k+1 (and so the inflate of k+2 starts), chunk k
@@ -104,7 +98,7 @@ function gzipSteps(
   src: AsyncIterable<Uint8Array>,
   buffer: () => Uint8Array,
 ): { step: () => Promise<Uint8Array | null>; close: () => Promise<void> } {
-  const z = newInflater();
+  const z = new GzipInflater();
   const it = src[Symbol.asyncIterator]();
   let inMember = true; // the stream must hold at least one member
   let done = false;
@@ -150,7 +144,7 @@ function gzipSteps(
 
 async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
   const { step, close } = gzipSteps(counted(src, g), outputBuffers(GZIP_OUT, reuse));
-  // One inflate runs ahead on an FFI worker thread while the consumer handles the previous chunk.
+  // One inflate runs ahead on zlib's worker thread while the consumer handles the previous chunk.
   let next = step();
   next.catch(() => {}); // rejections are rethrown where it is awaited
   try {
