@@ -9,6 +9,7 @@ import { effectiveFormats, type ObjectId, type Repository } from "../repository/
 import type { Digest } from "./digest.ts";
 import { commitImages, createFilesystem } from "./filesystem.ts";
 import { fullGc } from "../runtime/gc.ts";
+import { mallocTrim } from "../../ffi/libc.ts";
 import { type ImageRefs, OciImage, writeConfigStream, writeManifestStream } from "./store.ts";
 
 /** What {@link ensureComposefsErofs} produced. */
@@ -30,7 +31,9 @@ export async function commitLayers(
   layerVerities: ObjectId[],
 ): Promise<{ imageId: ObjectId; refs: ImageRefs }> {
   const root = await createFilesystem(repo, layerVerities);
-  fullGc(); // the layers' parsing garbage, before the image writer allocates
+  // The layers' parsing garbage, collected and handed back before the image writer allocates.
+  fullGc();
+  mallocTrim();
   const ids = commitImages(repo, root);
   const def = effectiveFormats(repo.meta).default;
   const imageId = ids.get(def);
