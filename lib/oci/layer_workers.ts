@@ -47,25 +47,35 @@ export class LayerWorkers {
    */
   #spares: ArrayBuffer[] = [];
   /**
-   * Whether the calling thread runs an import itself: it would otherwise only hand bytes over,
-   * and each worker costs ~20 MiB, some of which stays after it ends.
+   * Whether the calling thread runs an import already. It takes one itself: it would otherwise
+   * only hand bytes over, and each worker costs ~20 MiB, some of which stays after it ends.
    */
-  #localBusy = false;
+  #localBusy: boolean;
+
+  /** With `local: false`, every import goes to a worker (the tests of the worker path use it). */
+  constructor(opts: { local?: boolean } = {}) {
+    this.#localBusy = opts.local === false;
+  }
 
   /**
    * Imports a layer: on this thread when it is not importing one already, else in a worker (one
-   * per concurrent call). A blob job reads `blob` (and hands it over to the worker); when reading it fails (a digest mismatch found by the source, say), the worker drops
-   * what it stored and that error is thrown. A storage job needs no `blob`.
+   * per concurrent call). A blob job reads `blob`; when reading it fails (a digest mismatch found
+   * by the source, say), the import drops what it stored and that error is thrown. A storage job
+   * needs no `blob`.
    */
   async import(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
-    if (!this.#localBusy) {
-      this.#localBusy = true;
-      try {
-        return await runLayerJob(job, blob && collected(blob));
-      } finally {
-        this.#localBusy = false;
-      }
+    const chunks = blob && collected(blob);
+    if (this.#localBusy) return await this.#inWorker(job, chunks);
+    this.#localBusy = true;
+    try {
+      return await runLayerJob(job, chunks);
+    } finally {
+      this.#localBusy = false;
     }
+  }
+
+  /** {@link import} in a worker, `blob` handed over in bounded, transferred chunks. */
+  async #inWorker(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
     const w = this.#idle.pop() ?? this.#start();
     let outcome: Outcome | null = null;
     let reading = false;
@@ -99,7 +109,6 @@ export class LayerWorkers {
     const send = (m: ToWorker, transfer: Transferable[] = []) => w.postMessage(m, transfer);
     send({ type: "start", job });
     let sent = 0;
-    let sinceGc = 0;
     try {
       while (!reading && !outcome) await new Promise<void>((r) => wake = r);
       if (outcome) return this.#finish(w, outcome);
@@ -107,10 +116,6 @@ export class LayerWorkers {
       for await (const chunk of blob) {
         if (outcome) break;
         // A copy the worker owns: sources may reuse their buffers, or hand out views of larger ones.
-        if ((sinceGc += chunk.length) >= GC_EVERY) {
-          sinceGc = 0;
-          minorGc();
-        }
         const bytes = this.#buffer(chunk.length);
         bytes.set(chunk);
         send({ type: "chunk", bytes }, [bytes.buffer]);

@@ -1,9 +1,9 @@
 /**
  * `pull()` (oci-and-boot.md §3): image reference → repository. Layers are fetched concurrently
- * (largest first, bounded) and imported on worker threads (layer_workers.ts), each verified against its blob digest and size (by the source) and
- * its diff_id (hashed here while it streams); then the config splitstream (layer refs in diff_id
- * order), the manifest splitstream, the EROFS images with the config/manifest rewrite, and the tag
- * last. A failure anywhere leaves no tag; layers already registered are reused by the next pull.
+ * (largest first, bounded) and imported on several threads (layer_workers.ts), each verified
+ * against its blob digest and size (by the source) and its diff_id (hashed while it streams);
+ * then the config splitstream (layer refs in diff_id order), the manifest splitstream, the EROFS
+ * images with the config/manifest rewrite, and the tag last. A failure anywhere leaves no tag; layers already registered are reused by the next pull.
  *
  * @module
  */

@@ -1,7 +1,8 @@
 /**
  * Layer imports on worker threads (lib/oci/layer_workers.ts): the same stream as an import on the
  * main thread, concurrent imports, and failures — of the worker's own work and of the blob being
- * read on the main thread — that register nothing and leave the pool usable.
+ * read on the main thread — that register nothing and leave the pool usable. Workers only, but for
+ * the last test, which has the calling thread take the first import.
  */
 import assert from "node:assert/strict";
 import { importLayer } from "../../lib/oci/layer_import.ts";
@@ -39,7 +40,7 @@ Deno.test("layer workers: same stream verity and stats as an import on the main 
   using work = tempRepository("sha512");
   const { tar, gz } = layer("same");
   const here = await importLayer(main.repo, parseDigest(sha256(tar)), chunks(tar));
-  const workers = new LayerWorkers();
+  const workers = new LayerWorkers({ local: false });
   try {
     const there = await workers.import(job(work.repo.path, tar), chunks(gz));
     assert.deepEqual(there.id, here.id);
@@ -56,7 +57,7 @@ Deno.test("layer workers: same stream verity and stats as an import on the main 
 Deno.test("layer workers: concurrent imports each land; a present layer is not read again", async () => {
   using tmp = tempRepository("sha256");
   const layers = ["a", "b", "c"].map((s) => layer(s, 40));
-  const workers = new LayerWorkers();
+  const workers = new LayerWorkers({ local: false });
   try {
     const results = await Promise.all(layers.map((l) => workers.import(job(tmp.repo.path, l.tar), chunks(l.gz))));
     for (const [i, l] of layers.entries()) {
@@ -77,7 +78,7 @@ Deno.test("layer workers: concurrent imports each land; a present layer is not r
 Deno.test("layer workers: failures register nothing and the pool goes on", async () => {
   using tmp = tempRepository("sha512");
   const { tar, gz } = layer("fail", 60);
-  const workers = new LayerWorkers();
+  const workers = new LayerWorkers({ local: false });
   try {
     // The blob fails on the main thread half-way: that error, not the worker's, is thrown.
     await assert.rejects(
@@ -96,6 +97,27 @@ Deno.test("layer workers: failures register nothing and the pool goes on", async
     assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(tar)}`), null);
     const ok = await workers.import(job(tmp.repo.path, tar), chunks(gz));
     assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(tar)}`), ok.id);
+  } finally {
+    workers.terminate();
+  }
+});
+
+Deno.test("layer workers: the calling thread takes one import, workers the others; failures alike", async () => {
+  using tmp = tempRepository("sha512");
+  const layers = ["x", "y", "z"].map((s) => layer(s, 30));
+  const workers = new LayerWorkers();
+  try {
+    const results = await Promise.all(layers.map((l) => workers.import(job(tmp.repo.path, l.tar), chunks(l.gz))));
+    for (const [i, l] of layers.entries()) {
+      assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(l.tar)}`), results[i].id);
+    }
+    const bad = layer("bad", 30);
+    // One local, one in a worker: both drop what they stored.
+    const failing = [0, 1].map(() =>
+      workers.import(job(tmp.repo.path, bad.tar), chunks(bad.gz, 4096, bad.gz.length / 2))
+    );
+    for (const f of failing) await assert.rejects(f, /does not match its digest/);
+    assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(bad.tar)}`), null);
   } finally {
     workers.terminate();
   }
