@@ -3,7 +3,8 @@
  * (largest first, bounded) and imported on several threads (layer_workers.ts), each verified
  * against its blob digest and size (by the source) and its diff_id (hashed while it streams);
  * then the config splitstream (layer refs in diff_id order), the manifest splitstream, the EROFS
- * images with the config/manifest rewrite, and the tag last. A failure anywhere leaves no tag; layers already registered are reused by the next pull.
+ * images with the config/manifest rewrite, and the tag last. A failure anywhere leaves no tag;
+ * layers already registered are reused by the next pull.
  *
  * @module
  */
