@@ -46,6 +46,7 @@ import {
   unlinkAll,
   writeAll,
 } from "../../ffi/libc.ts";
+import { concat } from "../bytes/mod.ts";
 import { fsverityDigest, FsVerityHasher, type HashAlg } from "../fsverity/digest.ts";
 import { enableFd, hashFd, measureFd } from "../fsverity/kernel.ts";
 import { SplitStream, SplitStreamWriter } from "../splitstream/mod.ts";
@@ -959,21 +960,9 @@ export class Repository {
 /** Reads a whole file from an fd (meta.json, objects that fit in memory). */
 export function readAllFd(fd: number, what: string): Uint8Array {
   const parts: Uint8Array[] = [];
-  let total = 0;
   const buf = new Uint8Array(IO_SIZE);
-  for (;;) {
-    const n = read(fd, buf, what);
-    if (n === 0) break;
-    parts.push(buf.slice(0, n));
-    total += n;
-  }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  for (let n = read(fd, buf, what); n > 0; n = read(fd, buf, what)) parts.push(buf.slice(0, n));
+  return concat(parts);
 }
 
 /**

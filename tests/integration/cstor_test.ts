@@ -6,6 +6,7 @@
  * splitting the rebuilt tar.
  */
 import assert from "node:assert/strict";
+import { collect } from "../../lib/bytes/mod.ts";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import {
@@ -35,22 +36,6 @@ import { VECTORS } from "../helpers/paths.ts";
 const CUSTOM = "localhost/cstor/custom:1";
 const BUILT = "localhost/cstor/built:1";
 const TOP_DIFF_ID = "sha256:c877690a1f5bbc7924681e6d21fc398928f1d0d26ce88cadbfcd752142204bcb";
-
-async function bytesOf(src: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of src) {
-    parts.push(c.slice());
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function initRepo(path: string): Repository {
   return Repository.init(path, { alg: "sha256", formats: { default: 1, extra: [] }, insecure: true }).repo;
@@ -141,7 +126,7 @@ Deno.test("cstor: rebuilt layers equal the loaded tars, podman save's layers and
     assert.equal(savedLayers.length, src.layers.length);
 
     for (const [i, l] of src.layers.entries()) {
-      const rebuilt = await bytesOf(src.layerStream(l));
+      const rebuilt = await collect(src.layerStream(l));
       assert.equal(sha256(rebuilt), l.diffId);
       assert.equal(rebuilt.length, l.size);
       assert.deepEqual(rebuilt, await Deno.readFile(`${saved}/${savedLayers[i]}`), `layer ${i} vs podman save`);
@@ -165,7 +150,7 @@ Deno.test("cstor: rebuilt layers equal the loaded tars, podman save's layers and
     const img = await loadImage(src);
     assert.equal(img.manifest.digest, sha256(await Deno.readFile(`${store.root}/overlay-images/${id}/manifest`)));
     for (const [i, l] of img.layers.entries()) {
-      const tar = await bytesOf(decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType));
+      const tar = await collect(decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType));
       assert.equal(sha256(tar), src.layers[i].diffId);
     }
     await assert.rejects(src.getBlob({ digest: `sha256:${"0".repeat(64)}`, size: 1 }), /not part of image/);
@@ -310,7 +295,7 @@ Deno.test("cstor: a vfs store rebuilds the same layers", async () => {
         return await store.findImage(CUSTOM);
       })(),
     );
-    for (const [i, l] of src.layers.entries()) assert.deepEqual(await bytesOf(src.layerStream(l)), layers[i]);
+    for (const [i, l] of src.layers.entries()) assert.deepEqual(await collect(src.layerStream(l)), layers[i]);
     assert.deepEqual(customLayers().map(sha256), src.layers.map((l) => l.diffId));
   } finally {
     await Deno.remove(runRoot, { recursive: true });
@@ -346,13 +331,13 @@ Deno.test("cstor: overlay metacopy stubs are read from the lower layer; symlinke
     using _ = await store.lock();
     const c = store.resolveContent(top, "data/extra/added.txt");
     assert.equal(c.layerId, base);
-    assert.equal(sha256(await bytesOf(store.layerTar(top))), TOP_DIFF_ID);
+    assert.equal(sha256(await collect(store.layerTar(top))), TOP_DIFF_ID);
   }
   // Without the xattr the stub is the (wrong, empty) content.
   await run("setfattr", ["-x", "trusted.overlay.metacopy", stub]);
   {
     using _ = await store.lock();
-    await assert.rejects(bytesOf(store.layerTar(top)), /shorter than its recorded size/);
+    await assert.rejects(collect(store.layerTar(top)), /shorter than its recorded size/);
   }
   // A directory replaced by a symlink must not be followed out of the layer.
   await Deno.remove(`${root}/overlay/${top}/diff/data`, { recursive: true });
@@ -380,7 +365,7 @@ Deno.test("cstor: an image stored from gzip blobs serves its layers by blob dige
     assert.match(l.descriptor.mediaType, /gzip/);
     assert.notEqual(l.descriptor.digest, l.diffId);
     assert.equal(src.layers[i].layer.compressedDigest, l.descriptor.digest);
-    const tar = await bytesOf(decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType));
+    const tar = await collect(decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType));
     assert.equal(sha256(tar), l.diffId);
     assert.deepEqual(tar, customLayers()[i]);
   }
@@ -410,7 +395,7 @@ Deno.test("cstor: a layer file changed on disk fails its CRC-64 check", async ()
         /"data\/s4096" .* does not match its CRC-64/.test(String(((e.cause as Error).cause as Error).message)),
     );
     assert.equal(repo.hasStream(`oci-layer-${base.diffId}`), null);
-    await assert.rejects(bytesOf(src.layerStream(base)), /CRC-64/);
+    await assert.rejects(collect(src.layerStream(base)), /CRC-64/);
     // Without the check the import goes through, and the stream no longer hashes to the diff_id.
     const r = await importStorageLayer(repo, src.store, base.layer, { verifyCrc: false });
     const h = createHash("sha256");
