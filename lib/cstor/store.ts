@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { close, flock, llistxattr, LOCK_NB, LOCK_SH, O_CREAT, O_RDONLY, O_RDWR, open } from "../../ffi/libc.ts";
+import { close, flock, llistxattr, LOCK_NB, LOCK_SH, lstat, O_CREAT, O_RDONLY, O_RDWR, open } from "../../ffi/libc.ts";
 import { formatDockerReference, parseDockerReference } from "../oci/reference.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { type ContentFile, type LayerItem, layerItems, layerTar } from "./layer.ts";
@@ -35,16 +35,6 @@ export interface StorageOpenOptions {
 
 const MAX_LAYER_DEPTH = 500;
 const METACOPY_XATTRS = ["trusted.overlay.metacopy", "user.overlay.metacopy"];
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 async function readOptional(path: string): Promise<Uint8Array | null> {
   try {
@@ -114,7 +104,9 @@ export class ContainersStorage {
       throw new Error(`${abs}: the ${wanted} storage driver is not supported (only overlay and vfs)`);
     }
     for (const d of [`${wanted}-layers`, `${wanted}-images`, wanted]) {
-      if (!exists(`${abs}/${d}`)) throw new Error(`${abs} is not a ${wanted} containers-storage root (no ${d}/)`);
+      if (lstat(`${abs}/${d}`) === null) {
+        throw new Error(`${abs} is not a ${wanted} containers-storage root (no ${d}/)`);
+      }
     }
     return new ContainersStorage(abs, wanted, opts);
   }
@@ -260,7 +252,7 @@ export class ContainersStorage {
   tarSplit(layerId: string): AsyncGenerator<TarSplitEntry> {
     this.#requireLock("reading a layer");
     const p = this.tarSplitPath(layerId);
-    if (!exists(p)) throw new Error(`layer ${layerId} has no tar-split data (${p} is missing)`);
+    if (lstat(p) === null) throw new Error(`layer ${layerId} has no tar-split data (${p} is missing)`);
     return readTarSplit(p);
   }
 

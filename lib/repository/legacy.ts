@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { close, O_RDONLY, open } from "../../ffi/libc.ts";
+import { close, lstat, O_RDONLY, open } from "../../ffi/libc.ts";
 import type { HashAlg } from "../fsverity/digest.ts";
 import { measureFd } from "../fsverity/kernel.ts";
 import { newMeta, serializeMeta } from "./meta.ts";
@@ -16,16 +16,6 @@ import { writeMetaFile } from "./repository.ts";
 export type LegacyUpgrade =
   | { upgraded: false }
   | { upgraded: true; alg: HashAlg; secure: boolean };
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 /** The first object of the store, as composefs-rs probes it: its hash (from the name length) and path. */
 function firstObject(objects: string): { alg: HashAlg; path: string } | null {
@@ -49,7 +39,7 @@ function firstObject(objects: string): { alg: HashAlg; path: string } | null {
  * `path` has no `objects/`.
  */
 export function upgradeLegacyLayout(path: string): LegacyUpgrade {
-  if (exists(`${path}/meta.json`) || !exists(`${path}/objects`)) return { upgraded: false };
+  if (lstat(`${path}/meta.json`) !== null || lstat(`${path}/objects`) === null) return { upgraded: false };
   const probe = firstObject(`${path}/objects`);
   const alg = probe?.alg ?? "sha512";
   let secure = false;
@@ -65,7 +55,7 @@ export function upgradeLegacyLayout(path: string): LegacyUpgrade {
     writeMetaFile(path, serializeMeta(newMeta(alg, { default: 2, extra: [] })), alg, secure);
   } catch (e) {
     // Another process upgraded it first: same outcome.
-    if (exists(`${path}/meta.json`)) return { upgraded: false };
+    if (lstat(`${path}/meta.json`) !== null) return { upgraded: false };
     throw e;
   }
   return { upgraded: true, alg, secure };
