@@ -6,13 +6,13 @@
  */
 import { type Args, type Command, type CommandBody, type Context, repoPath } from "../cli/command.ts";
 import { UsageError } from "../error/mod.ts";
-import { parsePlatform, type Platform } from "../oci/manifest.ts";
 import { type LocalFetch, pull, type PullOptions, type PullResult } from "../oci/pull.ts";
 import { inspectImage, listImages, OciImage, tagImage, untagImage } from "../oci/store.ts";
 import { effectiveFormats, type ErofsFormats, Repository } from "../repository/mod.ts";
 import type { HashAlg } from "../fsverity/digest.ts";
 import { mountComposefs } from "../mount/mod.ts";
 import type { ImageResolver } from "./mount.ts";
+import { platformOption } from "./options.ts";
 import { openRepository, parseErofsFormats } from "./repo.ts";
 
 const SOURCE_OPTIONS = {
@@ -43,14 +43,7 @@ function sourceOptions(ctx: Context, args: Args): PullOptions {
   if (lf !== undefined && lf !== "auto" && lf !== "zerocopy" && lf !== "disabled") {
     throw new UsageError("--local-fetch must be auto, zerocopy or disabled");
   }
-  let platform: Platform | undefined;
-  if (v.platform) {
-    try {
-      platform = parsePlatform(v.platform as string);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
+  const platform = platformOption(v.platform);
   return {
     platform,
     tlsVerify: tls === undefined ? undefined : tls === "true",

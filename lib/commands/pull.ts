@@ -11,10 +11,10 @@
 import type { CommandBody, Context } from "../cli/command.ts";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
 import { UsageError, withContext } from "../error/mod.ts";
-import { parsePlatform, type Platform } from "../oci/manifest.ts";
 import { pull, type PullResult } from "../oci/pull.ts";
 import { tagImage } from "../oci/store.ts";
 import { pullIntoStore, storeReference, unifiedStore } from "../podman/unified.ts";
+import { platformOption } from "./options.ts";
 import { openRepository } from "./repo.ts";
 
 /** message_id of bootc's composefs pull records (bootc-layout.md §6). */
@@ -107,14 +107,7 @@ async function runPull(ctx: Context, image: string, v: Record<string, unknown>):
   const zeroCopy = v["zero-copy"] === true;
   const tlsVerify = boolOption(v["tls-verify"], "tls-verify");
   const authFile = v.authfile as string | undefined;
-  let platform: Platform | undefined;
-  if (v.platform) {
-    try {
-      platform = parsePlatform(v.platform as string);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
+  const platform = platformOption(v.platform);
   const { imgref, transport, name } = splitImage(image);
   if (unified && transport !== "registry") {
     throw new UsageError(`--unified pulls from a registry; ${image} is a ${transport} reference`);
