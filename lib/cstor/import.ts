@@ -187,6 +187,7 @@ export async function importStorageLayer(
           }
         }
       }
+      await repo.flush();
     } catch (e) {
       writer.abort();
       throw e;

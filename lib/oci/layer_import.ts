@@ -126,6 +126,7 @@ export async function importLayer(
     if (verify && `sha256:${h.hex()}` !== diffId) {
       throw new Error(`diff_id mismatch: the uncompressed tar is sha256:${h.hex()}, the config says ${diffId}`);
     }
+    await repo.flush();
   } catch (e) {
     w.abort();
     throw e;

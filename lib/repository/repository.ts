@@ -454,13 +454,29 @@ export class Repository {
       if (this.#pending.size >= 2 * this.#pendingLimit) this.sync();
       return;
     }
+    this.#startFlush();
+  }
+
+  #startFlush(): Promise<void> {
     const batch = [...this.#pending];
-    this.#flushing = syncfsAsync(this.#dirFd, this.path)
+    return this.#flushing = syncfsAsync(this.#dirFd, this.path)
       .then(() => {
         if (this.#dirFd >= 0) this.#publish(batch);
       })
       .catch((e) => void (this.#flushError ??= { e }))
       .finally(() => this.#flushing = null);
+  }
+
+  /**
+   * Names every object stored so far, waiting for their data to reach the disk on another thread
+   * rather than in a synchronous {@link sync}: the thread goes on with other work meanwhile (the
+   * calling thread of an import feeds the workers), and the sync that precedes the next link
+   * finds little left to write.
+   */
+  async flush(): Promise<void> {
+    await this.#flushing;
+    if (this.#pending.size) await this.#startFlush();
+    this.#rethrowFlushError();
   }
 
   #rethrowFlushError(): void {

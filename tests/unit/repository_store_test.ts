@@ -138,7 +138,7 @@ Deno.test("objects from bytes, streams and files are named by their fs-verity di
   }
 });
 
-Deno.test("a full queue is named in the background, and a sync meanwhile names everything once", async () => {
+Deno.test("a full queue is named in the background, and a sync or flush meanwhile names everything once", async () => {
   await using dir = await scratchDir();
   using repo = init(`${dir.path}/r`);
   // More than twice the largest queue (4096): the first full queue starts a background flush, the
@@ -168,6 +168,11 @@ Deno.test("a full queue is named in the background, and a sync meanwhile names e
   assert.ok(named() > 2 * 4096, `${named()} named before sync`);
   repo.sync();
   assert.equal(ids.size, n + 5000);
+  assert.equal(named(), ids.size);
+  // flush() names what is queued (with a background flush running or not) without a sync().
+  for (let i = 0; i < 5000; i++) ids.add(repo.ensureObject(data(n + 5000 + i)).id);
+  assert.ok(named() < ids.size);
+  await repo.flush();
   assert.equal(named(), ids.size);
   for (const [i, id] of [...ids].entries()) {
     if (i % 997 === 0) assert.equal(await fsverityDigest(repo.objectPath(id), "sha512"), id);
