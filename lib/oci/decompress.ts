@@ -1,11 +1,11 @@
 /**
- * Layer decompression streams: gzip (zlib through FFI, every member), zstd (libzstd through FFI, every
+ * Layer decompression streams: gzip (Deno's zlib-ng, every member), zstd (libzstd through FFI, every
  * frame), or none; with a decompression-bomb guard on output size and compression ratio
  * (oci-and-boot.md §4.1, deno-notes.md §3).
  *
  * @module
  */
-import { GzipInflater } from "../../ffi/zlib.ts";
+import { GzipInflater } from "../runtime/zlib.ts";
 import { ZSTD_OUT_SIZE, ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type Compression, layerCompression } from "./mediatype.ts";
 
@@ -74,9 +74,8 @@ async function* counted(src: AsyncIterable<Uint8Array>, g: Guard): AsyncGenerato
 const GZIP_OUT = 1 << 20;
 
 /**
- * Output buffers of `size` bytes: fresh ones, or with `reuse` a ring of three. gunzip inflates one
- * chunk ahead, so when the consumer asks for chunk k+1 (and so the inflate of k+2 starts), chunk k
- * is still untouched; only the inflate of k+3, started when k+2 is asked for, overwrites it.
+ * Output buffers of `size` bytes: fresh ones, or with `reuse` a ring of three, so that a chunk is
+ * overwritten only once the consumer has asked for the second one after it.
  */
 function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
   if (!reuse) return () => new Uint8Array(size);
@@ -90,72 +89,29 @@ function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
 }
 
 /**
- * The output of a gzip stream, one inflate call (≤ 1 MiB) at a time; null at the end. Every
- * member is decoded; after the last one, bytes that do not start another member are read (so the
- * blob is still verified) and ignored, as node:zlib does.
+ * The output of a gzip stream, one chunk (≤ 1 MiB) at a time. Every member is decoded; after the
+ * last one, the rest of the blob is still read (so that it is verified) and ignored.
  */
-function gzipSteps(
-  src: AsyncIterable<Uint8Array>,
-  buffer: () => Uint8Array,
-): { step: () => Promise<Uint8Array | null>; close: () => Promise<void> } {
-  const z = new GzipInflater();
-  const it = src[Symbol.asyncIterator]();
-  let inMember = true; // the stream must hold at least one member
-  let done = false;
-  const step = async (): Promise<Uint8Array | null> => {
-    // One buffer per step, however many inflate calls it takes, so a ring advances once per chunk.
-    const out = buffer();
-    while (!done) {
-      if (z.availIn === 0) {
-        const r = await it.next();
-        if (r.done) {
-          if (inMember) throw new Error("gzip data is truncated");
-          done = true;
-          break;
-        }
-        z.setInput(r.value);
-        continue;
-      }
-      if (!inMember) {
-        if (z.nextByte !== 0x1f) {
-          for (let r = await it.next(); !r.done; r = await it.next()) { /* trailing bytes: read, ignored */ }
-          done = true;
-          break;
-        }
-        inMember = true;
-      }
-      const { n, end } = await z.inflate(out);
-      if (end) {
-        z.reset();
-        inMember = false;
-      }
-      if (n > 0) return out.subarray(0, n);
-    }
-    return null;
-  };
-  const close = async () => {
-    await z.free();
-    // A consumer that stopped early: let the source close its file or connection (not awaited,
-    // it may be in the middle of a slow read).
-    if (!done) it.return?.().catch(() => {});
-  };
-  return { step, close };
-}
-
 async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
-  const { step, close } = gzipSteps(counted(src, g), outputBuffers(GZIP_OUT, reuse));
-  // One inflate runs ahead on zlib's worker thread while the consumer handles the previous chunk.
-  let next = step();
-  next.catch(() => {}); // rejections are rethrown where it is awaited
+  const z = new GzipInflater();
+  const buffer = outputBuffers(GZIP_OUT, reuse);
+  let out: Uint8Array | null = null;
   try {
-    for (let c = await next; c !== null; c = await next) {
-      next = step();
-      next.catch(() => {});
-      g.check(c.length);
-      yield c;
+    for await (const c of counted(src, g)) {
+      if (z.ended) continue;
+      z.setInput(c);
+      for (;;) {
+        out ??= buffer();
+        const n = z.inflate(out);
+        if (n === 0) break;
+        g.check(n);
+        yield out.subarray(0, n);
+        out = null;
+      }
     }
+    z.finish();
   } finally {
-    await close();
+    z.close();
   }
 }
 
