@@ -27,7 +27,19 @@ export interface PodmanServiceOptions {
   logFile?: string;
   /** How long to wait for `/_ping` (default 15 s). */
   readyTimeoutMs?: number;
+  /**
+   * Start podman the way bootc does (bootc-layout.md §5.1), so that the store's database records
+   * bootc's paths and either tool can open a store the other made: `root` bind-mounted at
+   * {@link BOOTC_STORAGE} in a mount namespace of podman's own and given as `--root`, `runroot`
+   * open as fd 3 and given as `--runroot /proc/self/fd/3`.
+   */
+  bootcPaths?: boolean;
 }
+
+/** Where podman sees a bootc store: the `--root` that bootc's podman database records. */
+export const BOOTC_STORAGE = "/run/bootc/storage";
+/** The `--runroot` that bootc's podman database records: the run root, open as fd 3. */
+export const BOOTC_RUNROOT = "/proc/self/fd/3";
 
 const STDERR_TAIL = 4096;
 /** containers-storage refuses longer run roots ("the specified runroot is longer than 50 characters"). */
@@ -77,6 +89,57 @@ async function removeIfExists(path: string): Promise<void> {
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
+}
+
+/**
+ * True if `program` is an executable file: a path, or a name in one of `$PATH`'s directories.
+ * Checked before the start, since with bootc's paths a missing podman only shows as sh's error.
+ */
+function executable(program: string): boolean {
+  const dirs = program.includes("/") ? [""] : (Deno.env.get("PATH") ?? "").split(":").map((d) => `${d || "."}/`);
+  for (const dir of dirs) {
+    try {
+      const st = Deno.statSync(`${dir}${program}`);
+      if (st.isFile && ((st.mode ?? 0) & 0o111) !== 0) return true;
+    } catch { /* not there */ }
+  }
+  return false;
+}
+
+/**
+ * The program and arguments that run `podman ARGS` against `root` and `runroot`: directly, or with
+ * bootc's paths. There fd 3 is opened before the bind mount hides {@link BOOTC_STORAGE} (which must
+ * exist), and the namespace keeps the bind mount, and podman's overlay mounts, out of everyone
+ * else's sight.
+ */
+export function podmanCommand(
+  podman: string,
+  root: string,
+  runroot: string,
+  bootcPaths: boolean,
+  args: string[],
+): [string, string[]] {
+  if (!bootcPaths) return [podman, ["--root", root, "--runroot", runroot, ...args]];
+  const script = 'exec 3<"$1" && mount --bind "$2" "$3" && shift 3 && exec "$@"';
+  return ["unshare", [
+    "--mount",
+    "--propagation",
+    "private",
+    "--",
+    "sh",
+    "-c",
+    script,
+    "sh",
+    runroot,
+    root,
+    BOOTC_STORAGE,
+    podman,
+    "--root",
+    BOOTC_STORAGE,
+    "--runroot",
+    BOOTC_RUNROOT,
+    ...args,
+  ]];
 }
 
 /** Decodes the octal escapes of a `/proc/mounts` field (`\040` = space). */
@@ -169,42 +232,40 @@ export class PodmanService {
     const runroot = resolve(options.runroot);
     const socketPath = resolve(options.socketPath ?? `${runroot}/podman.sock`);
     const podman = options.podman ?? "podman";
-    if (runroot.length > MAX_RUNROOT) {
+    const bootcPaths = options.bootcPaths ?? false;
+    if (!bootcPaths && runroot.length > MAX_RUNROOT) {
       throw new Error(
         `starting the podman service: runroot ${runroot} is longer than the ${MAX_RUNROOT} characters podman allows`,
       );
     }
+    if (!executable(podman)) {
+      throw new Error(
+        podman.includes("/")
+          ? `starting the podman service: ${podman} does not exist`
+          : `starting the podman service: "${podman}" is not in PATH (install the Debian package podman)`,
+      );
+    }
     await Deno.mkdir(root, { recursive: true });
     await Deno.mkdir(runroot, { recursive: true });
+    if (bootcPaths) await Deno.mkdir(BOOTC_STORAGE, { recursive: true });
     await Deno.mkdir(dirname(socketPath), { recursive: true });
     await removeIfExists(socketPath);
     const env: Record<string, string> = {};
     if (options.registriesConf) env.CONTAINERS_REGISTRIES_CONF = resolve(options.registriesConf);
-    const args = [
-      "--root",
-      root,
-      "--runroot",
-      runroot,
+    const [cmd, args] = podmanCommand(podman, root, runroot, bootcPaths, [
       "--storage-driver",
       options.storageDriver ?? "overlay",
       "system",
       "service",
       "--time=0",
       `unix://${socketPath}`,
-    ];
+    ]);
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(podman, { args, env, stdin: "null", stdout: "null", stderr: "piped", detached: true })
+      child = new Deno.Command(cmd, { args, env, stdin: "null", stdout: "null", stderr: "piped", detached: true })
         .spawn();
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new Error(
-          podman.includes("/")
-            ? `starting the podman service: ${podman} does not exist`
-            : `starting the podman service: "${podman}" is not in PATH (install the Debian package podman)`,
-        );
-      }
-      throw new Error(`starting the podman service: ${(e as Error).message}`);
+      throw new Error(`starting the podman service: ${cmd}: ${(e as Error).message}`);
     }
     const stderr = collectStderr(child.stderr, options.logFile);
     const service = new PodmanService(socketPath, root, child, stderr);

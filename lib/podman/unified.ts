@@ -8,16 +8,17 @@
 import { createHash } from "node:crypto";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
 import type { PullEvent } from "./pull_stream.ts";
-import { withPodmanService } from "./service.ts";
+import { BOOTC_STORAGE, podmanCommand, withPodmanService } from "./service.ts";
 
 /** Where bootcfs keeps its containers-storage for a target root. */
 export interface UnifiedStore {
   /** Graph root: `<root>/sysroot/composefs/bootc/storage` (bootc's `composefs/bootc/storage` of the physical root). */
   root: string;
   /**
-   * Run root: bootc uses `/run/bootc/storage` via a bind mount and `/proc/self/fd/3`; bootcfs uses
-   * plain paths, `/run/bootcfs/<hash of the graph root>`, short (podman allows 50 characters) and
-   * the same on every call (podman records it in its database).
+   * Run root: `/run/bootcfs/<hash of the graph root>`, podman's socket inside it. podman gets it as
+   * bootc passes its own (`/proc/self/fd/3`, the graph root as `/run/bootc/storage`): those are the
+   * paths podman records in the store's database, so bootc and bootcfs share the store. A run root
+   * per store keeps bootcfs runs for different roots apart.
    */
   runroot: string;
   /** The driver the store uses. */
@@ -29,6 +30,16 @@ export function unifiedStore(root: string): UnifiedStore {
   const graph = `${root.replace(/\/+$/, "")}/sysroot/composefs/bootc/storage`;
   const tag = createHash("sha256").update(graph).digest("hex").slice(0, 16);
   return { root: graph, runroot: `/run/bootcfs/${tag}`, driver: "overlay" };
+}
+
+/**
+ * The program and arguments that run `podman ARGS` on `store` the way the service of
+ * {@link pullIntoStore} runs (bootc's paths), with the directories that needs made.
+ */
+export async function storePodman(store: UnifiedStore, args: string[], podman = "podman"): Promise<[string, string[]]> {
+  await Deno.mkdir(store.runroot, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(BOOTC_STORAGE, { recursive: true });
+  return podmanCommand(podman, store.root, store.runroot, true, ["--storage-driver", store.driver, ...args]);
 }
 
 /** The `containers-storage:` reference of image `id` in `store`, for `pull()` of lib/oci. */
@@ -64,6 +75,7 @@ export async function pullIntoStore(
       root: store.root,
       runroot: store.runroot,
       storageDriver: store.driver,
+      bootcPaths: true,
       logFile: opts.logFile,
       podman: opts.podman,
     },

@@ -5,7 +5,7 @@
  * unified path on xfs (podman into bootcfs's store, then the reflinked import), with the bytes the
  * import wrote. Needs root (loop mounts, overlay storage).
  */
-import { unifiedStore } from "../../lib/podman/unified.ts";
+import { storePodman, unifiedStore } from "../../lib/podman/unified.ts";
 import { Repository } from "../../lib/repository/mod.ts";
 import { createLoopFs, run } from "../../tests/helpers/fs.ts";
 import { startRegistry } from "../../tests/helpers/rig.ts";
@@ -125,18 +125,7 @@ export const bench: BenchSection = async (scratch) => {
     // Podman first, into bootcfs's own storage, so that what the import writes is measured alone:
     // the unified pull then finds the image there and only imports it.
     const store = unifiedStore(root);
-    const podman = await measure("podman", [
-      "--root",
-      store.root,
-      "--runroot",
-      store.runroot,
-      "--storage-driver",
-      store.driver,
-      "pull",
-      "--quiet",
-      "--tls-verify=false",
-      ref,
-    ]);
+    const podman = await measure(...await storePodman(store, ["pull", "--quiet", "--tls-verify=false", ref]));
     const before = await deviceState(xfs.device, xfs.mountPoint);
     const unified = await pull(root, "--unified", "--zero-copy", "--json");
     const after = await deviceState(xfs.device, xfs.mountPoint);

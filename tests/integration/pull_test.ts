@@ -219,6 +219,28 @@ Deno.test("bootcfs pull: direct and unified", async (t) => {
     assert.ok(Deno.statSync(`${store}/overlay-images`).isDirectory);
     const mounts = await Deno.readTextFile("/proc/self/mountinfo");
     assert.ok(!mounts.includes(store), "overlay mounts left under the store");
+    // bootc runs podman on this store with its own fixed paths (bootc-layout.md §5.1), which podman
+    // records in the store's database and checks on every start: bootc can use what bootcfs pulled.
+    const bootcPodman = (...args: string[]) =>
+      run("unshare", [
+        "--mount",
+        "--",
+        "sh",
+        "-c",
+        'exec 3</run/bootc/storage && mount --bind "$0" /run/bootc/storage && ' +
+        'exec podman --root /run/bootc/storage --runroot /proc/self/fd/3 "$@"',
+        store,
+        ...args,
+      ]);
+    assert.equal(
+      (await bootcPodman("info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}}")).trim(),
+      "/run/bootc/storage /proc/self/fd/3",
+    );
+    assert.match(await bootcPodman("images", "--format", "{{.ID}}", "--no-trunc"), new RegExp(u.configDigest));
+    await assert.rejects(
+      run("podman", ["--root", store, "--runroot", `${dir.path}/other-run`, "images"]),
+      /database configuration mismatch/,
+    );
     // The largest object shares its blocks with the store: nothing of it was written again.
     const largest = await run("sh", ["-c", `find ${repo}/objects -type f -printf '%s %p\\n' | sort -n | tail -1`]);
     const path = largest.trim().split(" ")[1];
@@ -369,7 +391,9 @@ Deno.test("bootcfs pull: direct and unified", async (t) => {
       stderr: "piped",
     }).spawn();
     let service = 0;
-    assert.ok(await waitFor(() => (service = pidsWith(store, "system", "service")[0] ?? 0) > 0, 60_000));
+    // podman sees the store as bootc's /run/bootc/storage; its socket is in the store's own run root.
+    const runroot = unifiedStore(root).runroot;
+    assert.ok(await waitFor(() => (service = pidsWith(runroot, "system", "service")[0] ?? 0) > 0, 60_000));
     // Once the layer is being fetched (the registry logs the GET), the service dies.
     const before = (await Deno.readTextFile(reg.logFile)).length;
     await waitFor(async () => (await Deno.readTextFile(reg.logFile)).slice(before).includes("/rig/big/blobs/"), 30_000);
@@ -382,7 +406,7 @@ Deno.test("bootcfs pull: direct and unified", async (t) => {
       /error: pulling .*rig\/big:1 into .*: podman pull .*: the podman service (connection broke|ended the reply)/,
     );
     assert.deepEqual(tags(repo), []);
-    assert.deepEqual(pidsWith(store), []);
+    assert.deepEqual(pidsWith(runroot), []);
     assert.ok(!(await Deno.readTextFile("/proc/self/mountinfo")).includes(store), "mounts left under the store");
   });
 
