@@ -37,6 +37,7 @@ export function unifiedStore(root: string): UnifiedStore {
  * {@link pullIntoStore} runs (bootc's paths), with the directories that needs made.
  */
 export async function storePodman(store: UnifiedStore, args: string[], podman = "podman"): Promise<[string, string[]]> {
+  await Deno.mkdir(store.root, { recursive: true });
   await Deno.mkdir(store.runroot, { recursive: true, mode: 0o700 });
   await Deno.mkdir(BOOTC_STORAGE, { recursive: true });
   return podmanCommand(podman, store.root, store.runroot, true, ["--storage-driver", store.driver, ...args]);
