@@ -106,6 +106,13 @@ function executable(program: string): boolean {
   return false;
 }
 
+/** Makes the directories that {@link podmanCommand} with these arguments needs. */
+export async function makePodmanDirs(root: string, runroot: string, bootcPaths: boolean): Promise<void> {
+  await Deno.mkdir(root, { recursive: true });
+  await Deno.mkdir(runroot, { recursive: true, mode: 0o700 });
+  if (bootcPaths) await Deno.mkdir(BOOTC_STORAGE, { recursive: true });
+}
+
 /**
  * The program and arguments that run `podman ARGS` against `root` and `runroot`: directly, or with
  * bootc's paths. There fd 3 is opened before the bind mount hides {@link BOOTC_STORAGE} (which must
@@ -245,9 +252,7 @@ export class PodmanService {
           : `starting the podman service: "${podman}" is not in PATH (install the Debian package podman)`,
       );
     }
-    await Deno.mkdir(root, { recursive: true });
-    await Deno.mkdir(runroot, { recursive: true });
-    if (bootcPaths) await Deno.mkdir(BOOTC_STORAGE, { recursive: true });
+    await makePodmanDirs(root, runroot, bootcPaths);
     await Deno.mkdir(dirname(socketPath), { recursive: true });
     await removeIfExists(socketPath);
     const env: Record<string, string> = {};

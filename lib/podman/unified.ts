@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
 import type { PullEvent } from "./pull_stream.ts";
-import { BOOTC_STORAGE, podmanCommand, withPodmanService } from "./service.ts";
+import { makePodmanDirs, podmanCommand, withPodmanService } from "./service.ts";
 
 /** Where bootcfs keeps its containers-storage for a target root. */
 export interface UnifiedStore {
@@ -37,9 +37,7 @@ export function unifiedStore(root: string): UnifiedStore {
  * {@link pullIntoStore} runs (bootc's paths), with the directories that needs made.
  */
 export async function storePodman(store: UnifiedStore, args: string[], podman = "podman"): Promise<[string, string[]]> {
-  await Deno.mkdir(store.root, { recursive: true });
-  await Deno.mkdir(store.runroot, { recursive: true, mode: 0o700 });
-  await Deno.mkdir(BOOTC_STORAGE, { recursive: true });
+  await makePodmanDirs(store.root, store.runroot, true);
   return podmanCommand(podman, store.root, store.runroot, true, ["--storage-driver", store.driver, ...args]);
 }
 
@@ -70,7 +68,6 @@ export async function pullIntoStore(
   reference: string,
   opts: StorePullOptions = {},
 ): Promise<string> {
-  await Deno.mkdir(store.runroot, { recursive: true, mode: 0o700 });
   return await withPodmanService(
     {
       root: store.root,
