@@ -89,8 +89,8 @@ function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
 }
 
 /**
- * The output of a gzip stream, one chunk (≤ 1 MiB) at a time. Every member is decoded; after the
- * last one, the rest of the blob is still read (so that it is verified) and ignored.
+ * The output of a gzip stream, one chunk (≤ 1 MiB) at a time. Every member is decoded; zero padding
+ * after the last one is still read (so that the blob is verified) and ignored.
  */
 async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
   const z = new GzipInflater();
