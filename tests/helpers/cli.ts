@@ -14,14 +14,28 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The program and arguments that run `bootcfs ...args`: the compiled binary, or `deno run main.ts`. */
+export function bootcfsCommand(args: string[]): [string, string[]] {
+  const bin = Deno.env.get("BOOTCFS_BIN");
+  return bin
+    ? [bin, args]
+    : [Deno.execPath(), ["run", "--allow-all", "--quiet", V8_FLAGS, `${REPO_ROOT}/main.ts`, ...args]];
+}
+
+/** Starts `bootcfs ...args` without waiting, stderr (and by default stdout) piped: for tests that interrupt it. */
+export function spawnBootcfs(args: string[], opts: { stdout?: "piped" | "null" } = {}): Deno.ChildProcess {
+  const [cmd, argv] = bootcfsCommand(args);
+  return new Deno.Command(cmd, { args: argv, stdout: opts.stdout ?? "piped", stderr: "piped" }).spawn();
+}
+
 /** Runs `bootcfs ...args` and collects its output. */
 export async function bootcfs(
   args: string[],
   opts: { env?: Record<string, string>; stdin?: Uint8Array; cwd?: string } = {},
 ): Promise<CliResult> {
-  const bin = Deno.env.get("BOOTCFS_BIN");
-  const child = new Deno.Command(bin ?? Deno.execPath(), {
-    args: bin ? args : ["run", "--allow-all", "--quiet", V8_FLAGS, `${REPO_ROOT}/main.ts`, ...args],
+  const [cmd, argv] = bootcfsCommand(args);
+  const child = new Deno.Command(cmd, {
+    args: argv,
     env: { NO_COLOR: "1", ...opts.env },
     cwd: opts.cwd,
     stdin: opts.stdin ? "piped" : "null",

@@ -24,7 +24,7 @@ import { type ErofsFormats, gc, Repository } from "../../lib/repository/mod.ts";
 import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
 
 type Item = { entry: TarWriteEntry; data?: Uint8Array };
-import { bootcfs, run } from "../helpers/cli.ts";
+import { bootcfs, run, spawnBootcfs } from "../helpers/cli.ts";
 import { fakeRegistry } from "../helpers/fake_registry.ts";
 import { requireRoot, scratchDir } from "../helpers/fs.ts";
 import { gen, podmanStorage, sha256, writeOciLayout } from "../helpers/oci.ts";
@@ -274,25 +274,10 @@ Deno.test("pull: a killed `bootcfs oci pull` leaves nothing tagged; pulling agai
   await writeOciLayout(`${dir.path}/layout`, { layers: [{ tar: zeros, compression: "gzip" }], tag: "v1" });
   const repoPath = `${dir.path}/repo`;
   newRepo(repoPath).close();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      new URL("../../main.ts", import.meta.url).pathname,
-      "--repo",
-      repoPath,
-      "--progress",
-      "json",
-      "oci",
-      "pull",
-      `oci:${dir.path}/layout:v1`,
-      "--name",
-      "app",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnBootcfs(
+    ["--repo", repoPath, "--progress", "json", "oci", "pull", `oci:${dir.path}/layout:v1`, "--name", "app"],
+    { stdout: "null" },
+  );
   // Killed as soon as the layer task has started: mid-layer, before any tag could exist.
   let seen = "";
   for await (const c of child.stderr) {

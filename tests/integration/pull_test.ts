@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { unifiedStore } from "../../lib/podman/unified.ts";
 import { Repository } from "../../lib/repository/mod.ts";
-import { bootcfs } from "../helpers/cli.ts";
+import { bootcfs, bootcfsCommand, spawnBootcfs } from "../helpers/cli.ts";
 import { createLoopFs, requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { bootcfsUnderJournal, fakeJournal } from "../helpers/journal.ts";
 import { pushTestImages, startRegistry, uploadBlob } from "../helpers/rig.ts";
@@ -294,8 +294,8 @@ Deno.test("bootcfs pull: direct and unified", async (t) => {
   await t.step("progress on a terminal: redrawn bars per blob and a total (script -qfc)", async () => {
     const root = `${dir.path}/progress-tty`;
     initRoot(root);
-    const cmd = [Deno.execPath(), "run", "-A", "--quiet", `${new URL("../../main.ts", import.meta.url).pathname}`]
-      .concat(pullArgs(root, images.bootable)).map((a) => `'${a}'`).join(" ");
+    const [program, argv] = bootcfsCommand(pullArgs(root, images.bootable));
+    const cmd = [program, ...argv].map((a) => `'${a}'`).join(" ");
     const out = (await run("script", ["-qfec", cmd, "/dev/null"])).replaceAll("\x1b", "ESC");
     assert.match(out, /ESC\[\d+A/); // cursor moved up: bars are redrawn in place
     assert.match(out, /\[[#-]{24}\] total/);
@@ -347,11 +347,7 @@ Deno.test("bootcfs pull: direct and unified", async (t) => {
       const ref = big.replace(reg.host, own.host);
       const root = `${dir.path}/killed-registry`;
       const repo = initRoot(root);
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", new URL("../../main.ts", import.meta.url).pathname, ...pullArgs(root, ref)],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnBootcfs(pullArgs(root, ref));
       const blobGet = () =>
         Deno.readTextFile(own.logFile).then((l) =>
           /"GET \/v2\/rig\/big\/blobs\/sha256:\w+ HTTP\/1.1" 200 1677/.test(l)
@@ -379,17 +375,7 @@ Deno.test("bootcfs pull: direct and unified", async (t) => {
     unifiedRoots.push(root);
     const repo = initRoot(root);
     const store = `${root}/sysroot/composefs/bootc/storage`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        new URL("../../main.ts", import.meta.url).pathname,
-        ...pullArgs(root, big, "--unified"),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnBootcfs(pullArgs(root, big, "--unified"));
     let service = 0;
     // podman sees the store as bootc's /run/bootc/storage; its socket is in the store's own run root.
     const runroot = unifiedStore(root).runroot;
