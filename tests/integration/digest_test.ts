@@ -2,7 +2,7 @@
  * `bootcfs digest` against Debian's `fsverity digest` on generated files, and its errors on bad input.
  */
 import assert from "node:assert/strict";
-import { bootcfs, run } from "../helpers/cli.ts";
+import { bootcfs, bootcfsCommand, run } from "../helpers/cli.ts";
 
 function fill(path: string, size: number, seed: number) {
   using f = Deno.openSync(path, { write: true, create: true, truncate: true });
@@ -93,11 +93,9 @@ Deno.test("digest: an unreadable file is reported (run as an unprivileged user)"
     Deno.chmodSync(`${dir}/secret`, 0o600);
     Deno.mkdirSync(`${dir}/deno`);
     Deno.chownSync(`${dir}/deno`, 65534, 65534);
-    const main = new URL("../../main.ts", import.meta.url).pathname;
-    const bin = Deno.env.get("BOOTCFS_BIN");
-    const argv = bin ? [bin] : [Deno.execPath(), "run", "-A", "--quiet", main];
+    const [program, argv] = bootcfsCommand(["digest", `${dir}/secret`]);
     const r = await new Deno.Command("setpriv", {
-      args: ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv, "digest", `${dir}/secret`],
+      args: ["--reuid=65534", "--regid=65534", "--clear-groups", program, ...argv],
       env: { DENO_DIR: `${dir}/deno`, HOME: `${dir}/deno` },
       stdout: "piped",
       stderr: "piped",
