@@ -11,9 +11,20 @@ import { Repository } from "../repository/mod.ts";
 import { decompressLayer } from "./decompress.ts";
 import { importLayer, type LayerImportResult } from "./layer_import.ts";
 import type { LayerJob } from "./layer_messages.ts";
+import { counting, readBlobFile } from "./source.ts";
+import type { HelperSlot } from "./store_helper.ts";
 
-/** Runs `job`; a blob job reads `blob`, and only when the layer is not in the repository yet. */
-export async function runLayerJob(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
+/**
+ * Runs `job`; a blob job reads its blob file or `blob`, and only when the layer is not in the
+ * repository yet. `onRead` hears of the bytes read from a blob file; `helper` is where another
+ * thread may be lent to the import.
+ */
+export async function runLayerJob(
+  job: LayerJob,
+  blob?: AsyncIterable<Uint8Array>,
+  onRead?: (bytes: number) => void,
+  helper?: HelperSlot,
+): Promise<LayerImportResult> {
   using repo = Repository.open(job.repoPath);
   if (job.kind === "storage") {
     // The caller holds the storage's locks too; shared locks, so this does not wait on them.
@@ -21,9 +32,10 @@ export async function runLayerJob(job: LayerJob, blob?: AsyncIterable<Uint8Array
     using _ = await store.lock();
     return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy });
   }
+  if (job.file) blob = counting(readBlobFile(job.file), onRead);
   if (!blob) throw new Error("a blob layer job needs its blob");
   // Reusing the decompression buffers is safe: importLayer is done with each chunk before it asks
   // for the second one after it (see decompressLayer).
   const tar = decompressLayer(blob, job.mediaType, job.limits, { reuseBuffers: true });
-  return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId });
+  return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId, helper });
 }

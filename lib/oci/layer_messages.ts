@@ -9,11 +9,15 @@ import type { StorageLayer } from "../cstor/metadata.ts";
 import type { StorageDriver } from "../cstor/store.ts";
 import type { DecompressLimits } from "./decompress.ts";
 import type { Digest } from "./digest.ts";
+import type { BlobFile } from "./source.ts";
 
 /** One layer to import: the worker opens the repository (and the storage) itself. */
 export type LayerJob = BlobLayerJob | StorageLayerJob;
 
-/** A (compressed) layer blob, whose bytes the main thread sends after the job. */
+/**
+ * A (compressed) layer blob: read by the import itself from `file`, else sent by the main thread
+ * after the job.
+ */
 export interface BlobLayerJob {
   kind: "blob";
   repoPath: string;
@@ -21,6 +25,7 @@ export interface BlobLayerJob {
   mediaType: string;
   verifyDiffId: boolean;
   limits?: DecompressLimits;
+  file?: BlobFile;
 }
 
 /** A layer of a containers-storage, imported from its files (lib/cstor/import.ts). */
@@ -33,20 +38,30 @@ export interface StorageLayerJob {
   zeroCopy: boolean;
 }
 
-/** Main thread → worker: a job, then its compressed bytes, then the end (or an abort). */
+/**
+ * Main thread → worker: a job, then its compressed bytes, then the end (or an abort). Besides, to
+ * a worker importing a blob layer: a `helper` port to send file stores to; to an idle worker: a
+ * `help` port to serve the stores of an import on another thread (store_helper.ts).
+ */
 export type ToWorker =
   | { type: "start"; job: LayerJob }
   | { type: "chunk"; bytes: Uint8Array }
   | { type: "end" }
-  | { type: "abort"; message: string };
+  | { type: "abort"; message: string }
+  | { type: "helper"; port: MessagePort }
+  | { type: "help"; repoPath: string; port: MessagePort };
 
 /**
  * Worker → main thread: `reading` when the import first wants bytes (a layer found present wants
  * none, so the blob is not read at all), one ack per chunk taken — handing back the buffer of a
- * chunk the import is done with, for the next chunk to be copied into — then the result.
+ * chunk the import is done with, for the next chunk to be copied into — then the result. A job
+ * that reads its blob file itself reports the bytes read instead (`read`, for progress). A worker
+ * lent as a helper says `helped` when that import no longer needs it.
  */
 export type FromWorker =
+  | { type: "helped" }
   | { type: "reading" }
+  | { type: "read"; bytes: number }
   | { type: "ack"; spare?: ArrayBuffer }
   | { type: "done"; id: ObjectId; alreadyPresent: boolean; stats: ImportStats }
   | { type: "error"; message: string };

@@ -1,11 +1,12 @@
 /**
  * Worker side of {@link LayerWorkers} (layer_workers.ts): runs one layer job at a time
- * (layer_job.ts), its blob's bytes coming from the main thread.
+ * (layer_job.ts), its blob's bytes read from the blob's file or coming from the main thread.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { runLayerJob } from "./layer_job.ts";
+import { HelperSlot, serveStores } from "./store_helper.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
 
 /** Compressed chunks posted by the main thread, as an async iterable; acked as they are taken. */
@@ -47,9 +48,9 @@ function post(m: FromWorker): void {
   self.postMessage(m);
 }
 
-async function run(job: LayerJob, inbox: Inbox): Promise<void> {
+async function run(job: LayerJob, inbox: Inbox, helper: HelperSlot): Promise<void> {
   try {
-    const r = await runLayerJob(job, inbox);
+    const r = await runLayerJob(job, inbox, (bytes) => post({ type: "read", bytes }), helper);
     post({ type: "done", id: r.id, alreadyPresent: r.alreadyPresent, stats: r.stats });
   } catch (e) {
     post({ type: "error", message: e instanceof Error ? e.message : String(e) });
@@ -57,12 +58,21 @@ async function run(job: LayerJob, inbox: Inbox): Promise<void> {
 }
 
 let inbox: Inbox | null = null;
+/** The current (or last) import's slot; a helper offered after that import has ended is let go. */
+let helper = new HelperSlot();
+helper.close();
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
   if (m.type === "start") {
     const box = inbox = new Inbox();
-    run(m.job, box).finally(() => {
+    const slot = helper = new HelperSlot();
+    run(m.job, box, slot).finally(() => {
       if (inbox === box) inbox = null;
+      slot.close();
     });
+  } else if (m.type === "helper") {
+    helper.attach(m.port);
+  } else if (m.type === "help") {
+    serveStores(m.repoPath, m.port).finally(() => post({ type: "helped" }));
   } else inbox?.push(m);
 };

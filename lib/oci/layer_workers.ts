@@ -11,6 +11,7 @@ import { minorGc } from "../runtime/gc.ts";
 import type { LayerImportResult } from "./layer_import.ts";
 import { runLayerJob } from "./layer_job.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
+import { HelperSlot, serveStores } from "./store_helper.ts";
 
 export type { BlobLayerJob, LayerJob, StorageLayerJob } from "./layer_messages.ts";
 
@@ -51,6 +52,10 @@ export class LayerWorkers {
    * only hand bytes over, and each worker costs ~20 MiB, some of which stays after it ends.
    */
   #localBusy: boolean;
+  /** The blob import running on the calling thread, which a worker can be lent to. */
+  #local: { slot: HelperSlot; repoPath: string } | null = null;
+  /** Blob imports running in workers, and whether the calling thread helps them already. */
+  #running = new Map<Worker, { repoPath: string; helped: boolean }>();
 
   /** With `local: false`, every import goes to a worker (the tests of the worker path use it). */
   constructor(opts: { local?: boolean } = {}) {
@@ -59,23 +64,67 @@ export class LayerWorkers {
 
   /**
    * Imports a layer: on this thread when it is not importing one already, else in a worker (one
-   * per concurrent call). A blob job reads `blob`; when reading it fails (a digest mismatch found
-   * by the source, say), the import drops what it stored and that error is thrown. A storage job
-   * needs no `blob`.
+   * per concurrent call). A blob job reads its blob file (`onRead` hears how much), or else
+   * `blob`; when reading it fails (a digest mismatch found by the source, say), the import drops
+   * what it stored and that error is thrown. A storage job needs no `blob`.
    */
-  async import(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
+  async import(
+    job: LayerJob,
+    blob?: AsyncIterable<Uint8Array>,
+    onRead?: (bytes: number) => void,
+  ): Promise<LayerImportResult> {
     const chunks = blob && collected(blob);
-    if (this.#localBusy) return await this.#inWorker(job, chunks);
+    if (this.#localBusy) return await this.#inWorker(job, chunks, onRead);
     this.#localBusy = true;
+    const slot = new HelperSlot();
+    if (job.kind === "blob") this.#local = { slot, repoPath: job.repoPath };
     try {
-      return await runLayerJob(job, chunks);
+      return await runLayerJob(job, chunks, onRead, slot);
     } finally {
+      slot.close();
+      this.#local = null;
       this.#localBusy = false;
     }
   }
 
-  /** {@link import} in a worker, `blob` handed over in bounded, transferred chunks. */
-  async #inWorker(job: LayerJob, blob?: AsyncIterable<Uint8Array>): Promise<LayerImportResult> {
+  /**
+   * Lends a thread with no layer left to import to a blob import still running, to store files
+   * for it (store_helper.ts): the calling thread when it is free, else an idle worker. Call when
+   * there are no more layers to start. Says which thread it lent, if any.
+   */
+  lend(): "calling thread" | "worker" | null {
+    if (!this.#localBusy) {
+      for (const [w, r] of this.#running) {
+        if (r.helped) continue;
+        r.helped = true;
+        const { port1, port2 } = new MessageChannel();
+        w.postMessage({ type: "helper", port: port1 } satisfies ToWorker, [port1]);
+        void serveStores(r.repoPath, port2);
+        return "calling thread";
+      }
+    }
+    const local = this.#local;
+    if (!local || local.slot.stores || !this.#idle.length) return null;
+    const w = this.#idle.pop()!;
+    const { port1, port2 } = new MessageChannel();
+    w.onmessage = (ev: MessageEvent<FromWorker>) => {
+      if (ev.data.type === "helped") this.#release(w);
+    };
+    w.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      this.#kill(w);
+    };
+    w.postMessage({ type: "help", repoPath: local.repoPath, port: port2 } satisfies ToWorker, [port2]);
+    local.slot.attach(port1);
+    return "worker";
+  }
+
+  /** {@link import} in a worker, `blob` (if the job has no file) handed over in bounded, transferred chunks. */
+  async #inWorker(
+    job: LayerJob,
+    blob?: AsyncIterable<Uint8Array>,
+    onRead?: (bytes: number) => void,
+  ): Promise<LayerImportResult> {
     const w = this.#idle.pop() ?? this.#start();
     let outcome: Outcome | null = null;
     let reading = false;
@@ -84,12 +133,14 @@ export class LayerWorkers {
     const settled = new Promise<void>((resolve) => {
       const settle = (o: Outcome) => {
         outcome ??= o;
+        this.#running.delete(w);
         resolve();
         wake?.();
       };
       w.onmessage = (ev: MessageEvent<FromWorker>) => {
         const m = ev.data;
-        if (m.type === "ack" || m.type === "reading") {
+        if (m.type === "read") onRead?.(m.bytes);
+        else if (m.type === "ack" || m.type === "reading") {
           if (m.type === "reading") reading = true;
           else {
             acked++;
@@ -98,7 +149,7 @@ export class LayerWorkers {
           wake?.();
         } else if (m.type === "done") {
           settle({ ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats } });
-        } else settle({ ok: false, error: new Error(m.message) });
+        } else if (m.type === "error") settle({ ok: false, error: new Error(m.message) });
       };
       w.onerror = (ev: ErrorEvent) => {
         ev.preventDefault();
@@ -108,8 +159,13 @@ export class LayerWorkers {
     });
     const send = (m: ToWorker, transfer: Transferable[] = []) => w.postMessage(m, transfer);
     send({ type: "start", job });
+    if (job.kind === "blob") this.#running.set(w, { repoPath: job.repoPath, helped: false });
     let sent = 0;
     try {
+      if (job.kind === "blob" && job.file) {
+        await settled; // the worker reads the file itself
+        return this.#finish(w, outcome!);
+      }
       while (!reading && !outcome) await new Promise<void>((r) => wake = r);
       if (outcome) return this.#finish(w, outcome);
       if (!blob) throw new Error(`a ${job.kind} layer job needs its blob`);

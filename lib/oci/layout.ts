@@ -16,7 +16,14 @@ import {
   selectPlatform,
 } from "./manifest.ts";
 import { isIndexType, isManifestType } from "./mediatype.ts";
-import { type BlobRef, type ImageSource, type ManifestBlob, readBlobBytes, verifiedStream } from "./source.ts";
+import {
+  type BlobFile,
+  type BlobRef,
+  type ImageSource,
+  type ManifestBlob,
+  readBlobBytes,
+  verifiedStream,
+} from "./source.ts";
 
 /** The annotation that names an image inside a layout. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -27,6 +34,8 @@ interface LayoutFiles {
   size(path: string): Promise<number | null>;
   read(path: string): AsyncIterable<Uint8Array>;
   readAll(path: string): Promise<Uint8Array>;
+  /** The file and offset holding `path`'s bytes (`path` exists). */
+  locate(path: string): { path: string; offset: number };
 }
 
 function dirFiles(dir: string): LayoutFiles {
@@ -43,6 +52,7 @@ function dirFiles(dir: string): LayoutFiles {
     },
     read: (p) => readFileChunks(`${dir}/${p}`),
     readAll: (p) => Deno.readFile(`${dir}/${p}`),
+    locate: (p) => ({ path: `${dir}/${p}`, offset: 0 }),
   };
 }
 
@@ -52,6 +62,7 @@ function archiveFiles(idx: TarFileIndex): LayoutFiles {
     size: (p) => Promise.resolve(idx.get(p)?.size ?? null),
     read: (p) => idx.read(p),
     readAll: (p) => idx.readAll(p),
+    locate: (p) => ({ path: idx.path, offset: idx.require(p).offset }),
   };
 }
 
@@ -162,6 +173,17 @@ export class OciLayoutSource implements ImageSource {
 
   /** The blob at `blobs/<alg>/<hex>`, verified; a missing blob or wrong size fails before streaming. */
   async getBlob(descriptor: BlobRef): Promise<ReadableStream<Uint8Array>> {
+    const { digest, path } = await this.#blobPath(descriptor);
+    return verifiedStream(this.#files.read(path), digest, descriptor.size);
+  }
+
+  /** Where the blob lies: its file in a directory, its member in an archive. */
+  async blobFile(descriptor: BlobRef): Promise<BlobFile> {
+    const { digest, path } = await this.#blobPath(descriptor);
+    return { ...this.#files.locate(path), size: descriptor.size, digest };
+  }
+
+  async #blobPath(descriptor: BlobRef): Promise<{ digest: Digest; path: string }> {
     const digest: Digest = parseDigest(descriptor.digest);
     const path = `blobs/${digest.replace(":", "/")}`;
     const size = await this.#files.size(path);
@@ -169,7 +191,7 @@ export class OciLayoutSource implements ImageSource {
     if (size !== descriptor.size) {
       throw new Error(`blob ${digest}: size mismatch: the layout has ${size} bytes, expected ${descriptor.size}`);
     }
-    return verifiedStream(this.#files.read(path), digest, descriptor.size);
+    return { digest, path };
   }
 
   close(): void {}

@@ -25,7 +25,7 @@ import type { Platform } from "./manifest.ts";
 import { isTarLayer } from "./mediatype.ts";
 import { openImageSource } from "./open.ts";
 import { parseImageReference } from "./reference.ts";
-import { type BlobRef, type ImageSource, type LayerInfo, loadImage } from "./source.ts";
+import { type BlobRef, counting, type ImageSource, type LayerInfo, loadImage } from "./source.ts";
 import {
   BOOT_REF_PREFIX,
   configContentId,
@@ -116,16 +116,11 @@ export async function openSource(imgref: string, opts: PullOptions = {}): Promis
   }
 }
 
-/** Bytes of `src` counted into `onBytes` as they pass. */
-async function* counting(src: AsyncIterable<Uint8Array>, onBytes: (n: number) => void): AsyncGenerator<Uint8Array> {
-  for await (const c of src) {
-    onBytes(c.length);
-    yield c;
-  }
-}
-
-/** Runs `jobs` with at most `limit` at a time; after a failure starts no more, waits, rethrows the first. */
-async function bounded(jobs: (() => Promise<void>)[], limit: number): Promise<void> {
+/**
+ * Runs `jobs` with at most `limit` at a time; after a failure starts no more, waits, rethrows the
+ * first. `onIdle` is called each time a runner finds no job left while others still run.
+ */
+async function bounded(jobs: (() => Promise<void>)[], limit: number, onIdle?: () => void): Promise<void> {
   let next = 0;
   const state: { failed?: { e: unknown } } = {};
   const worker = async () => {
@@ -137,6 +132,7 @@ async function bounded(jobs: (() => Promise<void>)[], limit: number): Promise<vo
         state.failed ??= { e };
       }
     }
+    if (!state.failed) onIdle?.();
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, jobs.length)) }, worker));
   if (state.failed) throw state.failed.e;
@@ -304,7 +300,7 @@ async function importLayers(
       }
       const size = cstor ? (cstor.layers[i].size ?? undefined) : desc.size;
       const task = opts.progress?.task(label, { total: size, unit: "bytes" });
-      const blob = counting(await source.getBlob(desc), (n) => task?.advance(n));
+      const onRead = (n: number) => task?.advance(n);
       let verity: ObjectId;
       if (isTarLayer(desc.mediaType) || container) {
         // Artifacts' tar layers are keyed by blob digest, which the source verifies.
@@ -316,13 +312,16 @@ async function importLayers(
           verifyDiffId: container,
           limits: opts.decompressLimits,
         };
-        const r = await workers.import(job, blob).catch(async (e) => {
+        // A blob in a local file is read by the thread that imports it, not handed over.
+        job.file = await source.blobFile?.(desc) ?? undefined;
+        const blob = job.file ? undefined : counting(await source.getBlob(desc), onRead);
+        const r = await workers.import(job, blob, onRead).catch(async (e) => {
           throw (await blobProblem(source, desc)) ?? e;
         });
         addStats(stats, r.stats);
         verity = r.id;
       } else {
-        verity = await importBlob(repo, key, blob);
+        verity = await importBlob(repo, key, counting(await source.getBlob(desc), onRead));
         stats.layers++;
       }
       task?.done();
@@ -332,7 +331,8 @@ async function importLayers(
   const order = infos.map((_, i) => i).sort((a, b) => infos[b].descriptor.size - infos[a].descriptor.size);
   const limit = opts.concurrency ?? Math.min(4, Math.max(1, navigator.hardwareConcurrency || 1));
   try {
-    await bounded(order.map(job), limit);
+    // A thread that has no layer left stores files for one still importing.
+    await bounded(order.map(job), limit, () => void workers.lend());
   } finally {
     workers.terminate();
     // What the imports allocated stays in V8's heap and glibc's per-thread arenas once freed (35

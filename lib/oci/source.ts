@@ -7,6 +7,7 @@
 import { BlobVerifier, type Digest, parseDigest } from "./digest.ts";
 import { type Descriptor, type ImageConfig, type ImageManifest, parseImageConfig, parseManifest } from "./manifest.ts";
 import { isImageConfigType } from "./mediatype.ts";
+import { readFileChunks } from "../tar/mod.ts";
 
 /** A manifest exactly as stored (never re-serialised: the digest is over these bytes). */
 export interface ManifestBlob {
@@ -22,6 +23,17 @@ export interface BlobRef {
 }
 
 /**
+ * A blob's bytes as a region of a local file (a layout's blob, an archive member): any thread can
+ * read and verify it itself, instead of being handed the bytes.
+ */
+export interface BlobFile {
+  path: string;
+  offset: number;
+  size: number;
+  digest: Digest;
+}
+
+/**
  * One image, opened for reading. `lib/registry`'s `RegistryImageSource` has the same shape.
  * The manifest is the platform-specific image manifest (an index is resolved when the source
  * is opened or on the first call).
@@ -30,6 +42,12 @@ export interface ImageSource {
   getManifest(): Promise<ManifestBlob>;
   /** The blob as a stream that errors (naming the digest) unless its digest and size match. */
   getBlob(descriptor: BlobRef): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Where the blob lies in a local file, after the checks {@link getBlob} makes before streaming;
+   * absent (or null) for sources whose blobs are not stored as they are (registries, transcoded
+   * archives). Whoever reads it verifies digest and size ({@link readBlobFile}).
+   */
+  blobFile?(descriptor: BlobRef): Promise<BlobFile | null>;
   close(): void;
 }
 
@@ -56,6 +74,22 @@ export function verifiedStream(
     v.finish();
   }
   return ReadableStream.from(gen());
+}
+
+/** Bytes of `src` counted into `onBytes` as they pass. */
+export async function* counting(
+  src: AsyncIterable<Uint8Array>,
+  onBytes?: (n: number) => void,
+): AsyncGenerator<Uint8Array> {
+  for await (const c of src) {
+    onBytes?.(c.length);
+    yield c;
+  }
+}
+
+/** The bytes of `file`, verified against its digest and size as they stream. */
+export function readBlobFile(file: BlobFile): ReadableStream<Uint8Array> {
+  return verifiedStream(readFileChunks(file.path, { offset: file.offset, length: file.size }), file.digest, file.size);
 }
 
 /** A small blob (manifest, config) read whole and verified; refuses blobs larger than `max` (4 MiB). */

@@ -13,12 +13,12 @@ import { compress, gen, sha256, tempRepository } from "../helpers/oci.ts";
 
 const GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-function layer(seed: string, files = 20): { tar: Uint8Array; gz: Uint8Array } {
+function layer(seed: string, files = 20, size = (i: number) => i * 3000 + 10): { tar: Uint8Array; gz: Uint8Array } {
   const tar = buildTar([
     { entry: { path: "d", kind: "dir" } },
     ...Array.from({ length: files }, (_, i) => ({
       entry: { path: `d/${seed}-${i}`, kind: "file" as const },
-      data: gen(i * 3000 + 10, `${seed}${i}`),
+      data: gen(size(i), `${seed}${i}`),
     })),
   ]);
   return { tar, gz: compress(tar, "gzip") };
@@ -120,5 +120,43 @@ Deno.test("layer workers: the calling thread takes one import, workers the other
     assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(bad.tar)}`), null);
   } finally {
     workers.terminate();
+  }
+});
+
+/** `data` in chunks that each wait a little, so that an import is still running when a helper is lent. */
+async function* slowly(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  for await (const c of chunks(data, 4096)) {
+    await new Promise((r) => setTimeout(r, 2));
+    yield c;
+  }
+}
+
+Deno.test("layer workers: a thread with no layer left is lent to an import still running; same streams", async () => {
+  using ref = tempRepository("sha512");
+  const big = layer("lent", 600, (i) => 100 + i * 7);
+  const small = layer("done", 5);
+  const alone = await importLayer(ref.repo, parseDigest(sha256(big.tar)), chunks(big.tar));
+  for (const bigOn of ["calling thread", "worker"] as const) {
+    using tmp = tempRepository("sha512");
+    const workers = new LayerWorkers();
+    try {
+      // The first import runs on the calling thread, the second in a worker.
+      const [first, second] = bigOn === "calling thread" ? [big, small] : [small, big];
+      const a = workers.import(job(tmp.repo.path, first.tar), slowly(first.gz));
+      const b = workers.import(job(tmp.repo.path, second.tar), slowly(second.gz));
+      const [bigImport, smallImport] = bigOn === "calling thread" ? [a, b] : [b, a];
+      await smallImport;
+      assert.equal(workers.lend(), bigOn === "calling thread" ? "worker" : "calling thread");
+      assert.equal(workers.lend(), null, "one helper per import");
+      assert.equal((await bigImport).id, alone.id);
+      for (const id of ref.repo.openStream(`oci-layer-${sha256(big.tar)}`).objectRefs) {
+        assert.ok(tmp.repo.hasObject(id), `object ${id} named`);
+      }
+      // The lent worker is back in the pool.
+      const again = layer("again", 10);
+      await workers.import(job(tmp.repo.path, again.tar), chunks(again.gz));
+    } finally {
+      workers.terminate();
+    }
   }
 });
