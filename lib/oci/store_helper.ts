@@ -26,7 +26,7 @@ type Reply =
   | { type: "error"; message: string };
 
 /** A batch is sent when it holds this many bytes… */
-const BATCH_BYTES = 1 << 20;
+const BATCH_BYTES = 1 << 19;
 /** …or this many files. */
 const BATCH_FILES = 256;
 /** Larger files are stored by the importing thread (they would not fit a batch). */
