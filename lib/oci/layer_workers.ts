@@ -113,6 +113,7 @@ export class LayerWorkers {
     w.onerror = (ev: ErrorEvent) => {
       ev.preventDefault();
       this.#kill(w);
+      local.slot.stores?.fail(new Error(`store helper worker failed: ${ev.message}`));
     };
     w.postMessage({ type: "help", repoPath: local.repoPath, port: port2 } satisfies ToWorker, [port2]);
     local.slot.attach(port1);

@@ -144,6 +144,12 @@ export class RemoteStores {
     this.#port.close();
   }
 
+  /** The helper is gone (its thread failed): the import fails with `error` rather than wait for it. */
+  fail(error: Error): void {
+    this.#error ??= error;
+    this.#flushed?.();
+  }
+
   /** Lets the helper go without waiting (the import failed): it names what it stored and ends. */
   release(): void {
     if (this.#ended) return;
@@ -171,8 +177,7 @@ export class RemoteStores {
       return;
     }
     if (m.type === "error") {
-      this.#error ??= new Error(`storing objects on another thread: ${m.message}`);
-      this.#flushed?.();
+      this.fail(new Error(`storing objects on another thread: ${m.message}`));
       return;
     }
     const files = this.#sent.get(m.seq)!;

@@ -103,6 +103,18 @@ Deno.test("store helper: a failing helper fails the import, which registers noth
   port2.close();
   assert.equal(tmp.repo.hasStream(`oci-layer-${sha256(tar)}`), null);
 
+  // A helper whose thread is gone never answers: the import fails instead of waiting for it.
+  const silent = new HelperSlot();
+  const gone = new MessageChannel();
+  silent.attach(gone.port1);
+  const fail = (n: number) => n === 10 && silent.stores!.fail(new Error("store helper worker failed: boom"));
+  await assert.rejects(
+    importLayer(tmp.repo, parseDigest(sha256(tar)), chunks(tar, fail), { helper: silent }),
+    /store helper worker failed: boom/,
+  );
+  gone.port2.close();
+  assert.equal(tmp.repo.hasStream(`oci-layer-${sha256(tar)}`), null);
+
   // A helper lent once the import has ended is told to flush and stops.
   const late = lentHelper(tmp.repo.path);
   late.slot.close();
