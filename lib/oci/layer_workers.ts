@@ -163,10 +163,7 @@ export class LayerWorkers {
     if (job.kind === "blob") this.#running.set(w, { repoPath: job.repoPath, helped: false });
     let sent = 0;
     try {
-      if (job.kind === "blob" && job.file) {
-        await settled; // the worker reads the file itself
-        return this.#finish(w, outcome!);
-      }
+      // A job that reads its blob file (or needs none) never asks for bytes: this waits for its outcome.
       while (!reading && !outcome) await new Promise<void>((r) => wake = r);
       if (outcome) return this.#finish(w, outcome);
       if (!blob) throw new Error(`a ${job.kind} layer job needs its blob`);
