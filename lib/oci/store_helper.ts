@@ -11,8 +11,7 @@
  *
  * @module
  */
-import { Repository, type Stored, type StoreMethod } from "../repository/mod.ts";
-import type { ObjectId } from "../repository/mod.ts";
+import { type ObjectId, Repository, type Stored, type StoreMethod } from "../repository/mod.ts";
 
 /** Importing thread → helper. */
 type Request =
