@@ -194,6 +194,59 @@ Deno.test("tar: global PAX headers are reported and not applied", async () => {
   assert.deepEqual(p.replay, tar);
 });
 
+/** An extension header block of `typeflag` carrying `data`, with its padding. */
+function extensionHeader(typeflag: string, data: Uint8Array): Uint8Array {
+  const h = new Uint8Array(BLOCK);
+  h.set(encodeHeader({ path: "././@LongLink", kind: "file", size: data.length }).subarray(0, BLOCK));
+  h[156] = typeflag.charCodeAt(0);
+  setChecksum(h);
+  return concat([h, data, new Uint8Array(paddingOf(data.length))]);
+}
+
+Deno.test("tar: extension headers survive a source that overwrites its one buffer on every read", async () => {
+  const longName = "n/" + "l".repeat(300);
+  const extensions = concat([
+    extensionHeader("x", concat([paxRecord("uid", "5"), paxRecord("mtime", "1.5")])),
+    // A global header between an entry's extension headers belongs to that entry's header bytes.
+    extensionHeader("g", paxRecord("path", "ignored")),
+    extensionHeader("L", te.encode(longName + "\0")),
+  ]);
+  const entries = [
+    { entry: { path: "short", kind: "file" as const }, data: te.encode("hi") },
+    { entry: { path: "plain", kind: "file" as const }, data: te.encode("no extensions") },
+  ];
+  const tar = concat([extensions, buildTar(entries)]);
+  for (const size of [7, 512, 700, 1000, 1500]) {
+    // Every chunk is a view of the same buffer, overwritten by the next read.
+    const shared = new Uint8Array(size);
+    async function* reusing(): AsyncGenerator<Uint8Array> {
+      for (let o = 0; o < tar.length; o += size) {
+        const n = Math.min(size, tar.length - o);
+        shared.set(tar.subarray(o, o + n));
+        yield shared.subarray(0, n);
+      }
+    }
+    const seen: { path: string; uid: number; nsec: number; header: Uint8Array; data: string }[] = [];
+    for await (const ev of readTar(reusing())) {
+      if (ev.type !== "entry") continue;
+      const body: string[] = [];
+      for await (const c of ev.body()) body.push(new TextDecoder().decode(c));
+      await ev.padding();
+      seen.push({ path: ev.path, uid: ev.uid, nsec: ev.mtime.nsec, header: ev.headerBytes, data: body.join("") });
+    }
+    assert.equal(seen.length, 2, `chunks of ${size}`);
+    assert.deepEqual(
+      { ...seen[0], header: undefined },
+      { path: longName, uid: 5, nsec: 500000000, header: undefined, data: "hi" },
+      `chunks of ${size}`,
+    );
+    assert.deepEqual(seen[0].header, tar.subarray(0, extensions.length + BLOCK), `chunks of ${size}`);
+    const second = extensions.length + 2 * BLOCK;
+    assert.deepEqual(seen[1].header, tar.subarray(second, second + BLOCK), `chunks of ${size}`);
+    assert.equal(seen[1].data, "no extensions");
+  }
+});
+
 Deno.test("tar: LIBARCHIVE.xattr is ignored, SCHILY.xattr binary kept, later duplicate wins", async () => {
   const tar = buildTar([{
     entry: {
