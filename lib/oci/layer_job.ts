@@ -11,12 +11,12 @@ import { Repository } from "../repository/mod.ts";
 import { decompressLayer } from "./decompress.ts";
 import { importLayer, type LayerImportResult } from "./layer_import.ts";
 import type { LayerJob } from "./layer_messages.ts";
-import { counting, readBlobFile } from "./source.ts";
+import { counting, openBlobLocation } from "./source.ts";
 import type { HelperSlot } from "./store_helper.ts";
 
 /**
- * Runs `job`; a blob job reads its blob file or `blob`, and only when the layer is not in the
- * repository yet. `onRead` hears of the bytes read from a blob file; `helper` is where another
+ * Runs `job`; a blob job reads its blob's location or `blob`, and only when the layer is not in
+ * the repository yet. `onRead` hears of the bytes read from the location; `helper` is where another
  * thread may be lent to the import.
  */
 export async function runLayerJob(
@@ -32,7 +32,7 @@ export async function runLayerJob(
     using _ = await store.lock();
     return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy });
   }
-  if (job.file) blob = counting(readBlobFile(job.file), onRead);
+  if (job.location) blob = counting(await openBlobLocation(job.location), onRead);
   if (!blob) throw new Error("a blob layer job needs its blob");
   // Reusing the decompression buffers is safe: importLayer is done with each chunk before it asks
   // for the second one after it (see decompressLayer).

@@ -9,14 +9,14 @@ import type { StorageLayer } from "../cstor/metadata.ts";
 import type { StorageDriver } from "../cstor/store.ts";
 import type { DecompressLimits } from "./decompress.ts";
 import type { Digest } from "./digest.ts";
-import type { BlobFile } from "./source.ts";
+import type { BlobLocation } from "./source.ts";
 
 /** One layer to import: the worker opens the repository (and the storage) itself. */
 export type LayerJob = BlobLayerJob | StorageLayerJob;
 
 /**
- * A (compressed) layer blob: read by the import itself from `file`, else sent by the main thread
- * after the job.
+ * A (compressed) layer blob: read by the import itself from its `location`, else sent by the main
+ * thread after the job.
  */
 export interface BlobLayerJob {
   kind: "blob";
@@ -25,7 +25,7 @@ export interface BlobLayerJob {
   mediaType: string;
   verifyDiffId: boolean;
   limits?: DecompressLimits;
-  file?: BlobFile;
+  location?: BlobLocation;
 }
 
 /** A layer of a containers-storage, imported from its files (lib/cstor/import.ts). */

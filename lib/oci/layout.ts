@@ -17,7 +17,7 @@ import {
 } from "./manifest.ts";
 import { isIndexType, isManifestType } from "./mediatype.ts";
 import {
-  type BlobFile,
+  type BlobLocation,
   type BlobRef,
   type ImageSource,
   type ManifestBlob,
@@ -178,9 +178,9 @@ export class OciLayoutSource implements ImageSource {
   }
 
   /** Where the blob lies: its file in a directory, its member in an archive. */
-  async blobFile(descriptor: BlobRef): Promise<BlobFile> {
+  async blobLocation(descriptor: BlobRef): Promise<BlobLocation> {
     const { digest, path } = await this.#blobPath(descriptor);
-    return { ...this.#files.locate(path), size: descriptor.size, digest };
+    return { kind: "file", file: { ...this.#files.locate(path), size: descriptor.size, digest } };
   }
 
   async #blobPath(descriptor: BlobRef): Promise<{ digest: Digest; path: string }> {

@@ -312,9 +312,10 @@ async function importLayers(
           verifyDiffId: container,
           limits: opts.decompressLimits,
         };
-        // A blob in a local file is read by the thread that imports it, not handed over.
-        job.file = await source.blobFile?.(desc) ?? undefined;
-        const blob = job.file ? undefined : counting(await source.getBlob(desc), onRead);
+        // A blob that any thread can read (a local file, a registry) is read by the thread that
+        // imports it: the calling thread would otherwise feed every worker besides its own import.
+        job.location = await source.blobLocation?.(desc) ?? undefined;
+        const blob = job.location ? undefined : counting(await source.getBlob(desc), onRead);
         const r = await workers.import(job, blob, onRead).catch(async (e) => {
           throw (await blobProblem(source, desc)) ?? e;
         });

@@ -8,6 +8,7 @@ import { BlobVerifier, type Digest, parseDigest } from "./digest.ts";
 import { type Descriptor, type ImageConfig, type ImageManifest, parseImageConfig, parseManifest } from "./manifest.ts";
 import { isImageConfigType } from "./mediatype.ts";
 import { readFileChunks } from "../tar/mod.ts";
+import type { RegistryAccess } from "../registry/client.ts";
 
 /** A manifest exactly as stored (never re-serialised: the digest is over these bytes). */
 export interface ManifestBlob {
@@ -22,16 +23,22 @@ export interface BlobRef {
   size: number;
 }
 
-/**
- * A blob's bytes as a region of a local file (a layout's blob, an archive member): any thread can
- * read and verify it itself, instead of being handed the bytes.
- */
+/** A blob's bytes as a region of a local file (a layout's blob, an archive member). */
 export interface BlobFile {
   path: string;
   offset: number;
   size: number;
   digest: Digest;
 }
+
+/**
+ * Where any thread can read a blob and verify it by itself, instead of being handed the bytes by
+ * the thread that opened the source: a region of a local file, or a registry (plain data, for
+ * `postMessage`).
+ */
+export type BlobLocation =
+  | { kind: "file"; file: BlobFile }
+  | { kind: "registry"; registry: RegistryAccess; descriptor: BlobRef };
 
 /**
  * One image, opened for reading. `lib/registry`'s `RegistryImageSource` has the same shape.
@@ -43,11 +50,11 @@ export interface ImageSource {
   /** The blob as a stream that errors (naming the digest) unless its digest and size match. */
   getBlob(descriptor: BlobRef): Promise<ReadableStream<Uint8Array>>;
   /**
-   * Where the blob lies in a local file, after the checks {@link getBlob} makes before streaming;
-   * absent (or null) for sources whose blobs are not stored as they are (registries, transcoded
-   * archives). Whoever reads it verifies digest and size ({@link readBlobFile}).
+   * Where another thread can read the blob by itself, after the checks {@link getBlob} makes
+   * before streaming; absent (or null) for sources whose blobs only they can produce (transcoded
+   * archives). Read with {@link openBlobLocation}, which verifies digest and size.
    */
-  blobFile?(descriptor: BlobRef): Promise<BlobFile | null>;
+  blobLocation?(descriptor: BlobRef): Promise<BlobLocation | null>;
   close(): void;
 }
 
@@ -87,9 +94,15 @@ export async function* counting(
   }
 }
 
-/** The bytes of `file`, verified against its digest and size as they stream. */
-export function readBlobFile(file: BlobFile): ReadableStream<Uint8Array> {
-  return verifiedStream(readFileChunks(file.path, { offset: file.offset, length: file.size }), file.digest, file.size);
+/** The bytes of the blob at `location`, verified against its digest and size as they stream. */
+export async function openBlobLocation(location: BlobLocation): Promise<ReadableStream<Uint8Array>> {
+  if (location.kind === "registry") {
+    // Loaded only here: the registry client is not needed by imports from local files.
+    const { RegistryClient } = await import("../registry/client.ts");
+    return await RegistryClient.fromAccess(location.registry).getBlob(location.descriptor);
+  }
+  const { path, offset, size, digest } = location.file;
+  return verifiedStream(readFileChunks(path, { offset, length: size }), digest, size);
 }
 
 /** A small blob (manifest, config) read whole and verified; refuses blobs larger than `max` (4 MiB). */

@@ -72,6 +72,17 @@ export interface RegistryClientOptions {
  * peer that accepts a connection but never answers, or stops sending mid-body without closing it,
  * leaves a read pending forever.
  */
+/** A {@link RegistryClient} as plain data ({@link RegistryClient.access}). */
+export interface RegistryAccess {
+  reference: DockerReference;
+  scheme: "http" | "https";
+  credentials?: Credentials;
+  authorization?: string;
+  retry: RetryPolicy;
+  timeouts: StallTimeouts;
+  caCerts?: string[];
+}
+
 export interface StallTimeouts {
   /** From sending a request to having the response headers, in ms (covers the connect; default 30 000). */
   headersMs: number;
@@ -174,6 +185,7 @@ export class RegistryClient {
   #timeouts: StallTimeouts;
   #signal: AbortSignal | undefined;
   #http: Deno.HttpClient | undefined;
+  #caCerts: string[] | undefined;
   #authorization: string | undefined;
 
   private constructor(
@@ -188,7 +200,10 @@ export class RegistryClient {
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.#signal = options.signal;
-    if (options.caCerts?.length) this.#http = Deno.createHttpClient({ caCerts: options.caCerts });
+    if (options.caCerts?.length) {
+      this.#caCerts = options.caCerts;
+      this.#http = Deno.createHttpClient({ caCerts: options.caCerts });
+    }
   }
 
   /** Opens a client for `reference` (text or parsed), looking up insecure registries and credentials. */
@@ -199,6 +214,31 @@ export class RegistryClient {
     const creds = options.credentials ??
       await findCredentials(ref.domain, ref.path, options.authEnv ?? processAuthEnv(), options.authFile);
     return new RegistryClient(ref, tlsVerify ? "https" : "http", creds, options);
+  }
+
+  /**
+   * What a client on another thread needs to fetch from the registry as this one does: plain data,
+   * for `postMessage`, with the authorization obtained so far (the other client authenticates
+   * again by itself if the registry asks).
+   */
+  access(): RegistryAccess {
+    return {
+      reference: { ...this.reference },
+      scheme: this.scheme,
+      credentials: this.#credentials && { ...this.#credentials },
+      authorization: this.#authorization,
+      retry: { ...this.#retry },
+      timeouts: { ...this.#timeouts },
+      caCerts: this.#caCerts,
+    };
+  }
+
+  /** A client made from another's {@link access}, with its own connections. */
+  static fromAccess(access: RegistryAccess, signal?: AbortSignal): RegistryClient {
+    const { reference, scheme, credentials, retry, timeouts, caCerts } = access;
+    const client = new RegistryClient(reference, scheme, credentials, { retry, timeouts, caCerts, signal });
+    client.#authorization = access.authorization;
+    return client;
   }
 
   /** Releases the HTTP client (only needed with `caCerts`). */

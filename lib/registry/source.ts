@@ -6,7 +6,7 @@
  */
 import { hostPlatform, type Platform } from "../oci/manifest.ts";
 import type { DockerReference } from "../oci/reference.ts";
-import type { BlobRef, ImageSource, ManifestBlob } from "../oci/source.ts";
+import type { BlobLocation, BlobRef, ImageSource, ManifestBlob } from "../oci/source.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
 
 /** Options of {@link RegistryImageSource.open}: connection options plus the platform to pick from an index. */
@@ -60,6 +60,12 @@ export class RegistryImageSource implements ImageSource {
   /** A blob of the image as a stream that errors unless digest and size match `descriptor`. */
   getBlob(descriptor: BlobRef): Promise<ReadableStream<Uint8Array>> {
     return this.client.getBlob(descriptor);
+  }
+
+  /** The registry itself: any thread can fetch (and verify) the blob with a client of its own. */
+  blobLocation(descriptor: BlobRef): Promise<BlobLocation> {
+    const { digest, size } = descriptor;
+    return Promise.resolve({ kind: "registry", registry: this.client.access(), descriptor: { digest, size } });
   }
 
   /** Releases the client. */

@@ -139,6 +139,14 @@ Deno.test("registry client against docker-registry", async (t) => {
       assert.equal(m.digest, images.digests[images.base]);
       const blob = await readAll(await ok.getBlob(json(m).layers[0]));
       assert.equal(sha256(blob), BASE_LAYER.blob);
+      // A client on another thread, made from plain data (cloned as postMessage does): with the
+      // authorization obtained so far, and without it (it authenticates by itself).
+      const access = structuredClone(ok.access());
+      assert.ok(access.authorization?.startsWith(auth === "token" ? "Bearer " : "Basic "));
+      for (const a of [access, { ...access, authorization: undefined }]) {
+        const other = RegistryClient.fromAccess(a);
+        assert.equal(sha256(await readAll(await other.getBlob(json(m).layers[0]))), BASE_LAYER.blob);
+      }
       await writeAuth(sec.host, "wrong");
       const bad = await RegistryClient.open(ref, { ...BASE_OPTS, authFile });
       const rejected = auth === "htpasswd"
