@@ -8,6 +8,7 @@ import type { Command } from "./lib/cli/command.ts";
 import { runCli } from "./lib/cli/dispatch.ts";
 import { COMMANDS } from "./lib/commands/mod.ts";
 import { VERSION } from "./lib/version.ts";
+import { limitMallocArenas } from "./ffi/libc.ts";
 
 /** The root of the command tree. */
 export const BOOTCFS: Command = {
@@ -19,5 +20,6 @@ export const BOOTCFS: Command = {
 };
 
 if (import.meta.main) {
+  limitMallocArenas(1);
   Deno.exit(await runCli(BOOTCFS, Deno.args, { version: VERSION }));
 }

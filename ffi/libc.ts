@@ -21,6 +21,7 @@ const lib = Deno.dlopen(
     fsync: { parameters: ["i32"], result: "i32" },
     syncfs: { parameters: ["i32"], result: "i32" },
     malloc_trim: { parameters: ["usize"], result: "i32" },
+    mallopt: { parameters: ["i32", "i32"], result: "i32" },
     flock: { parameters: ["i32", "i32"], result: "i32" },
     ioctl_ptr: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
     ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
@@ -234,6 +235,17 @@ export function fsync(fd: number, what = `fd ${fd}`): void {
 /** syncfs(2): flushes the whole filesystem that holds `fd`. */
 export function syncfs(fd: number, what = `fd ${fd}`): void {
   check(lib.symbols.syncfs(fd), "syncfs", what);
+}
+
+const M_ARENA_MAX = -8;
+
+/**
+ * mallopt(M_ARENA_MAX): at most `n` malloc arenas, so threads that have none yet share them. glibc
+ * otherwise gives each thread that contends for one an arena of its own (layer workers, V8's
+ * compiler and GC threads, FFI threads), and keeps what every arena once held. False if refused.
+ */
+export function limitMallocArenas(n: number): boolean {
+  return lib.symbols.mallopt(M_ARENA_MAX, n) === 1;
 }
 
 /** malloc_trim(3): hands memory that is free in every malloc arena back to the kernel. */

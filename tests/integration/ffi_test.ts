@@ -222,6 +222,18 @@ async function otherCanLock(path: string, mode: "-s" | "-x"): Promise<boolean> {
   return r.code === 0;
 }
 
+Deno.test("ffi: limitMallocArenas keeps new threads from getting malloc arenas of their own", async () => {
+  // glibc's malloc_stats(3) lists every arena; the child's workers start after the limit.
+  const arenas = async (mode: "limit" | "none") => {
+    const child = new URL("../fixtures/malloc_arenas.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", "--quiet", child, mode] }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stderr).split("\n").filter((l) => /^Arena \d+:/.test(l)).length;
+  };
+  const [limited, unlimited] = [await arenas("limit"), await arenas("none")];
+  assert(limited > 0 && limited < unlimited, `${limited} arenas with the limit, ${unlimited} without`);
+});
+
 Deno.test("ffi: flock shared, exclusive and LOCK_NB against another process", async () => {
   requireRoot();
   await using dir = await scratchDir();
