@@ -219,13 +219,13 @@ Deno.test("tar: extension headers survive a source that overwrites its one buffe
   for (const size of [7, 512, 700, 1000, 1500]) {
     // Every chunk is a view of the same buffer, overwritten by the next read.
     const shared = new Uint8Array(size);
-    async function* reusing(): AsyncGenerator<Uint8Array> {
+    const reusing = async function* (): AsyncGenerator<Uint8Array> {
       for (let o = 0; o < tar.length; o += size) {
         const n = Math.min(size, tar.length - o);
         shared.set(tar.subarray(o, o + n));
         yield shared.subarray(0, n);
       }
-    }
+    };
     const seen: { path: string; uid: number; nsec: number; header: Uint8Array; data: string }[] = [];
     for await (const ev of readTar(reusing())) {
       if (ev.type !== "entry") continue;
