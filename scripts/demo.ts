@@ -11,12 +11,11 @@
  * Deploying into a scratch root and `bootcfs status` join this once the host commands exist.
  */
 import { writeSampleImage } from "./fixtures/sample_image.ts";
+import { V8_FLAGS } from "../lib/runtime/v8_flags.ts";
 
 const main = new URL("../main.ts", import.meta.url).pathname;
 const bin = Deno.env.get("BOOTCFS_BIN");
-const argv0 = bin
-  ? [bin]
-  : [Deno.execPath(), "run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2,--expose-gc", main];
+const argv0 = bin ? [bin] : [Deno.execPath(), "run", "--allow-all", "--quiet", `--v8-flags=${V8_FLAGS}`, main];
 
 /** Runs one bootcfs command as a user would, echoing it; fails the demo if it fails. */
 async function bootcfs(...args: string[]): Promise<string> {

@@ -1,4 +1,5 @@
 /** Timing and peak-memory measurement of commands, shared by the bench sections. */
+import { V8_FLAGS } from "../../lib/runtime/v8_flags.ts";
 
 /** Wall-clock seconds and peak resident memory (MiB) of one run of a command. */
 export interface Measurement {
@@ -41,8 +42,8 @@ export function bootcfsArgv(): [string, string[]] {
   const bin = Deno.env.get("BOOTCFS_BIN");
   if (bin) return [bin, []];
   const main = new URL("../../main.ts", import.meta.url).pathname;
-  // The flag of the `bootcfs` task and the compiled binary (scripts/compile), so the bench measures what users run.
-  return [Deno.execPath(), ["run", "--allow-all", "--quiet", "--v8-flags=--max-semi-space-size=2,--expose-gc", main]];
+  // The flags of the `bootcfs` task and the compiled binary, so the bench measures what users run.
+  return [Deno.execPath(), ["run", "--allow-all", "--quiet", `--v8-flags=${V8_FLAGS}`, main]];
 }
 
 /** Writes `size` bytes of incompressible data to `path` in 1 MiB chunks. */

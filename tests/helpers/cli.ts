@@ -3,9 +3,10 @@
  * `$BOOTCFS_BIN` names one, else `deno run main.ts` (both must behave the same).
  */
 import { REPO_ROOT } from "./paths.ts";
+import { V8_FLAGS as BOOTCFS_V8_FLAGS } from "../../lib/runtime/v8_flags.ts";
 
-/** The V8 flags the `bootcfs` task and the compiled binary use (see scripts/compile). */
-export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2,--expose-gc";
+/** The V8 flags the `bootcfs` task and the compiled binary use. */
+export const V8_FLAGS = `--v8-flags=${BOOTCFS_V8_FLAGS}`;
 
 /** What a finished bootcfs process left behind. */
 export interface CliResult {
