@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import { decompress } from "../oci/decompress.ts";
 import { readFileChunks } from "../tar/mod.ts";
+import { concat } from "../bytes/mod.ts";
 
 /** Raw tar bytes (headers, padding, end-of-archive blocks, trailing data), verbatim. */
 export interface TarSplitSegment {
@@ -79,18 +80,28 @@ export function parseTarSplitLine(line: string, lineNo = 0): TarSplitEntry {
   return { type: "file", name, size, crc64: crc };
 }
 
-/** Splits a stream of bytes into text lines (the last one may lack its newline). */
+/**
+ * Splits a stream of bytes into text lines (the last one may lack its newline). Each line is
+ * decoded on its own: decoding a whole chunk and splitting it would keep every line's chunk (a
+ * MiB of text, and the array of its lines) alive while the consumer works through them, long
+ * enough for V8 to move it all to its old generation — 15 MiB of garbage per large layer.
+ */
 async function* lines(src: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const td = new TextDecoder();
-  let rest = "";
+  let carry: Uint8Array | null = null;
   for await (const chunk of src) {
-    const text = rest + td.decode(chunk, { stream: true });
-    const parts = text.split("\n");
-    rest = parts.pop()!;
-    yield* parts;
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      start = nl + 1;
+      // UTF-8 never has a 0x0a inside a character: a line decodes on its own.
+      yield td.decode(carry ? concat([carry, piece]) : piece);
+      carry = null;
+    }
+    // The rest waits for the next chunk, copied: the source may reuse this one.
+    if (start < chunk.length) carry = concat(carry ? [carry, chunk.subarray(start)] : [chunk.subarray(start)]);
   }
-  rest += td.decode();
-  if (rest) yield rest;
+  if (carry) yield td.decode(carry);
 }
 
 /**

@@ -169,6 +169,26 @@ Deno.test("metadata: image lookup by id, prefix, name, digest and name@digest", 
   assert.throws(() => matchImage(twice, "rig/layered:1"), /several images/);
 });
 
+Deno.test("tar-split: lines split across chunks of a source that reuses its buffer parse the same", async () => {
+  const text = (await Deno.readTextFile(`${DIR}/top-layer.tar-split.ndjson`)).trim() +
+    '\n{"type":1,"name":"dätä/ünïcödé/€","size":0}'; // no final newline; multi-byte names
+  const bytes = te.encode(text);
+  const expected = await collect(parseTarSplit(ReadableStream.from([bytes])));
+  const last = expected.at(-1);
+  assert.equal(last?.type === "file" ? last.name : null, "dätä/ünïcödé/€");
+  for (const size of [1, 2, 7, 100, 4096]) {
+    const shared = new Uint8Array(size);
+    const reusing = async function* () {
+      for (let o = 0; o < bytes.length; o += size) {
+        const n = Math.min(size, bytes.length - o);
+        shared.set(bytes.subarray(o, o + n));
+        yield shared.subarray(0, n);
+      }
+    };
+    assert.deepEqual(await collect(parseTarSplit(reusing())), expected, `chunks of ${size}`);
+  }
+});
+
 Deno.test("tar-split: the recorded top layer parses into segments and file entries", async () => {
   const lines = (await Deno.readTextFile(`${DIR}/top-layer.tar-split.ndjson`)).split("\n").filter((l) => l);
   const entries = await collect(parseTarSplit(ReadableStream.from([te.encode(lines.join("\n") + "\n")])));
