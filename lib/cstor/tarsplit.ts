@@ -99,7 +99,7 @@ async function* lines(src: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
       carry = null;
     }
     // The rest waits for the next chunk, copied: the source may reuse this one.
-    if (start < chunk.length) carry = concat(carry ? [carry, chunk.subarray(start)] : [chunk.subarray(start)]);
+    if (start < chunk.length) carry = carry ? concat([carry, chunk.subarray(start)]) : chunk.slice(start);
   }
   if (carry) yield td.decode(carry);
 }

@@ -65,8 +65,8 @@ export function enableFd(fd: number, alg: HashAlg, what: string): boolean {
 
 /**
  * One read buffer and one hasher per algorithm for {@link hashFd}: it is synchronous, and imports
- * call it once per file (a hasher's buffers per file were 100 MiB of garbage for 8k files, which
- * V8 lets pile up outside its heap).
+ * call it once per file (a hasher of its own per file is 12 KiB of buffers each time, which V8
+ * lets pile up outside its heap).
  */
 let hashBuf: Uint8Array | null = null;
 const fdHashers: Partial<Record<HashAlg, FsVerityHasher>> = {};

@@ -99,7 +99,19 @@ export async function openBlobLocation(location: BlobLocation): Promise<Readable
   if (location.kind === "registry") {
     // Loaded only here: the registry client is not needed by imports from local files.
     const { RegistryClient } = await import("../registry/client.ts");
-    return await RegistryClient.fromAccess(location.registry).getBlob(location.descriptor);
+    const client = RegistryClient.fromAccess(location.registry);
+    const blob = await client.getBlob(location.descriptor).catch((e) => {
+      client.close();
+      throw e;
+    });
+    // The client (its HTTP client, with CA certificates) lives as long as the stream.
+    return ReadableStream.from(async function* () {
+      try {
+        yield* blob;
+      } finally {
+        client.close();
+      }
+    }());
   }
   const { path, offset, size, digest } = location.file;
   return verifiedStream(readFileChunks(path, { offset, length: size }), digest, size);
