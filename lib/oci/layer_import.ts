@@ -10,10 +10,11 @@ import { createHash } from "node:crypto";
 import { Sha256Stream } from "../../ffi/crypto.ts";
 import { addStats, emptyStats, type ImportStats } from "../cstor/import.ts";
 import type { Digest } from "./digest.ts";
-import type { ObjectId, Repository, Stored, StoreMethod } from "../repository/mod.ts";
+import type { ObjectId, Repository, StoreMethod } from "../repository/mod.ts";
 import { type TarLimits, tarSegments } from "../tar/mod.ts";
 import { CONTENT_TYPE, layerContentId } from "./store.ts";
-import type { HelperSlot, PendingStore } from "./store_helper.ts";
+import type { HelperSlot } from "./store_helper.ts";
+import { StreamOrder } from "./stream_order.ts";
 
 export { addStats, emptyStats, type ImportStats };
 
@@ -114,50 +115,30 @@ export async function importLayer(
   if (verify && !diffId.startsWith("sha256:")) throw new Error(`diff_id ${diffId} is not a sha256 digest`);
   const h = hashing(tar);
   const w = repo.createStreamWriter(CONTENT_TYPE.layer);
-  // Stream pieces after a file a helper has not stored yet wait here, in order.
-  const waiting: (Uint8Array | PendingStore)[] = [];
-  let head = 0;
-  const external = (stored: Stored) => {
-    countObject(stats, stored.method, stored.size);
-    w.addExternal(stored.id, stored.size);
-  };
-  const emit = () => {
-    for (; head < waiting.length; head++) {
-      const q = waiting[head];
-      if (q instanceof Uint8Array) w.writeInline(q);
-      else if (q.stored) external(q.stored);
-      else {
-        if (head >= 1024) waiting.splice(0, head), head = 0;
-        return;
-      }
-    }
-    waiting.length = head = 0;
-  };
+  const out = new StreamOrder(w, (s) => countObject(stats, s.method, s.size));
   try {
     for await (const seg of tarSegments(h.stream, opts.limits)) {
       if (seg.type === "inline") {
-        // A copy when it waits: the decompressor reuses its buffers.
-        if (head < waiting.length) waiting.push(seg.bytes.slice());
-        else w.writeInline(seg.bytes);
+        // The decompressor reuses its buffers.
+        out.inline(seg.bytes, true);
         stats.bytesInlined += seg.bytes.length;
         continue;
       }
       const pending = await opts.helper?.stores?.store(seg.chunks, seg.size);
-      if (pending) waiting.push(pending);
+      if (pending) out.pending(pending);
       else {
         const stored = await repo.ensureObjectFromStream(seg.chunks);
         if (stored.size !== seg.size) throw new Error(`${seg.entry.path}: stored ${stored.size} of ${seg.size} bytes`);
-        if (head < waiting.length) waiting.push({ stored });
-        else external(stored);
+        out.stored(stored);
       }
-      emit();
+      out.emit();
     }
     if (verify && `sha256:${h.hex()}` !== diffId) {
       throw new Error(`diff_id mismatch: the uncompressed tar is sha256:${h.hex()}, the config says ${diffId}`);
     }
     await opts.helper?.close()?.finish();
-    emit();
-    if (head < waiting.length) throw new Error("a file handed to another thread was not stored");
+    out.emit();
+    out.checkDone();
     await repo.flush();
   } catch (e) {
     opts.helper?.close()?.release();
