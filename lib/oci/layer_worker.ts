@@ -6,6 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import { runLayerJob } from "./layer_job.ts";
+import { fullGc } from "../runtime/gc.ts";
 import { HelperSlot, serveStores } from "./store_helper.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
 
@@ -73,6 +74,8 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
   } else if (m.type === "helper") {
     helper.attach(m.port);
   } else if (m.type === "help") {
+    // What this worker's own imports left behind goes before it takes on another's files.
+    fullGc();
     serveStores(m.repoPath, m.port).finally(() => post({ type: "helped" }));
   } else inbox?.push(m);
 };

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { minorGc } from "../runtime/gc.ts";
+import { fullGc, minorGc } from "../runtime/gc.ts";
 import type { LayerImportResult } from "./layer_import.ts";
 import { runLayerJob } from "./layer_job.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
@@ -52,9 +52,9 @@ export class LayerWorkers {
    * only hand bytes over, and each worker costs ~20 MiB, some of which stays after it ends.
    */
   #localBusy: boolean;
-  /** The blob import running on the calling thread, which a worker can be lent to. */
+  /** The import running on the calling thread, which a worker can be lent to. */
   #local: { slot: HelperSlot; repoPath: string } | null = null;
-  /** Blob imports running in workers, and whether the calling thread helps them already. */
+  /** Imports running in workers, and whether the calling thread helps them already. */
   #running = new Map<Worker, { repoPath: string; helped: boolean }>();
 
   /** With `local: false`, every import goes to a worker (the tests of the worker path use it). */
@@ -77,7 +77,7 @@ export class LayerWorkers {
     if (this.#localBusy) return await this.#inWorker(job, chunks, onRead);
     this.#localBusy = true;
     const slot = new HelperSlot();
-    if (job.kind === "blob") this.#local = { slot, repoPath: job.repoPath };
+    this.#local = { slot, repoPath: job.repoPath };
     try {
       return await runLayerJob(job, chunks, onRead, slot);
     } finally {
@@ -88,7 +88,7 @@ export class LayerWorkers {
   }
 
   /**
-   * Lends a thread with no layer left to import to a blob import still running, to store files
+   * Lends a thread with no layer left to import to an import still running, to store files
    * for it (store_helper.ts): the calling thread when it is free, else an idle worker. Call when
    * there are no more layers to start. Says which thread it lent, if any.
    */
@@ -99,6 +99,8 @@ export class LayerWorkers {
         r.helped = true;
         const { port1, port2 } = new MessageChannel();
         w.postMessage({ type: "helper", port: port1 } satisfies ToWorker, [port1]);
+        // What this thread's own imports left behind goes before it takes on another's files.
+        fullGc();
         void serveStores(r.repoPath, port2);
         return "calling thread";
       }
@@ -160,7 +162,7 @@ export class LayerWorkers {
     });
     const send = (m: ToWorker, transfer: Transferable[] = []) => w.postMessage(m, transfer);
     send({ type: "start", job });
-    if (job.kind === "blob") this.#running.set(w, { repoPath: job.repoPath, helped: false });
+    this.#running.set(w, { repoPath: job.repoPath, helped: false });
     let sent = 0;
     try {
       // A job that reads its blob file (or needs none) never asks for bytes: this waits for its outcome.
