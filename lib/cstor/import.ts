@@ -15,7 +15,7 @@ import { StreamOrder } from "../oci/stream_order.ts";
 import { contentType, INLINE_CONTENT_MAX } from "../splitstream/mod.ts";
 import { withContext } from "../error/mod.ts";
 import { Crc64 } from "./crc64.ts";
-import { checkCrc64, isRegularTypeflag, type LayerEntry, readContent } from "./layer.ts";
+import { checkCrc64, isRegularTypeflag, readContent } from "./layer.ts";
 import type { StorageLayer } from "./metadata.ts";
 import type { ContainersStorageSource } from "./source.ts";
 import type { ContainersStorage } from "./store.ts";
