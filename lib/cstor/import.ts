@@ -8,14 +8,12 @@
  * @module
  */
 import { close } from "../../ffi/libc.ts";
-import type { Repository, Stored, StoreMethod } from "../repository/mod.ts";
+import type { Repository, StoreMethod } from "../repository/mod.ts";
 import type { ObjectId } from "../repository/objectid.ts";
-import type { HelperSlot } from "../oci/store_helper.ts";
-import { StreamOrder } from "../oci/stream_order.ts";
 import { contentType, INLINE_CONTENT_MAX } from "../splitstream/mod.ts";
 import { withContext } from "../error/mod.ts";
 import { Crc64 } from "./crc64.ts";
-import { checkCrc64, isRegularTypeflag, readContent } from "./layer.ts";
+import { checkCrc64, isRegularTypeflag, type LayerEntry, readContent } from "./layer.ts";
 import type { StorageLayer } from "./metadata.ts";
 import type { ContainersStorageSource } from "./source.ts";
 import type { ContainersStorage } from "./store.ts";
@@ -57,12 +55,6 @@ export function addStats(a: ImportStats, b: ImportStats): void {
 }
 
 /** Options of {@link importStorageLayer}. */
-export interface StorageImportOptions extends ZeroCopyOptions {
-  /** Where another thread may be lent to store the layer's files (lib/oci/store_helper.ts). */
-  helper?: HelperSlot;
-}
-
-/** Options of {@link storeLayerFile}. */
 export interface ZeroCopyOptions {
   /** Refuse to copy: every large file must be reflinked or hardlinked (`--zero-copy`). */
   zeroCopy?: boolean;
@@ -104,24 +96,14 @@ async function drain(src: AsyncIterable<Uint8Array>): Promise<void> {
   for await (const _ of src) { /* reading is the check */ }
 }
 
-/** A layer file to store as an object: what {@link storeLayerFile} needs, as plain data (for another thread). */
-export interface LayerFile {
-  /** The entry name, for messages. */
-  name: string;
-  /** The file in the layer's directory. */
-  path: string;
-  size: number;
-  /** CRC-64/GO-ISO recorded by tar-split, checked unless `verifyCrc` is false. */
-  crc64: Uint8Array | null;
-}
-
-/**
- * Stores a layer file as an object (reflink, else hardlink, else copy) and checks it: its size,
- * its CRC-64, and with `zeroCopy` that it was not copied.
- */
-export async function storeLayerFile(repo: Repository, file: LayerFile, opts: ZeroCopyOptions): Promise<Stored> {
-  const { path } = file;
-  const verify = opts.verifyCrc !== false && file.crc64 !== null;
+async function storeExternal(
+  repo: Repository,
+  entry: LayerEntry,
+  opts: ZeroCopyOptions,
+  stats: ImportStats,
+): Promise<ObjectId> {
+  const path = entry.content!.path;
+  const verify = opts.verifyCrc !== false && entry.crc64 !== null;
   // The CRC is computed on the bytes read for the object's digest, so each file is read once;
   // where that read did not happen, or happened twice (a failed hardlink, then a copy), the
   // object is read again below.
@@ -134,8 +116,8 @@ export async function storeLayerFile(repo: Repository, file: LayerFile, opts: Ze
     }
     : undefined;
   const stored = repo.ensureObjectFromFile(path, { onData });
-  if (stored.size !== file.size) {
-    throw new Error(`${path} has ${stored.size} bytes, tar-split records ${file.size}`);
+  if (stored.size !== entry.size) {
+    throw new Error(`${path} has ${stored.size} bytes, tar-split records ${entry.size}`);
   }
   if (opts.zeroCopy && stored.method === "copied") {
     throw new Error(
@@ -147,16 +129,17 @@ export async function storeLayerFile(repo: Repository, file: LayerFile, opts: Ze
     // Read again, it is the stored object that is checked (through its fd: it may not be named
     // until the next sync).
     await withContext(`checking object ${stored.id} stored from ${path}`, async () => {
-      if (crc && seen === file.size) return checkCrc64(file, crc.digest(), path);
+      if (crc && seen === entry.size) return checkCrc64(entry, crc.digest(), path);
       const fd = repo.openObject(stored.id);
       try {
-        await drain(readContent({ ...file, content: { path: `/proc/self/fd/${fd}` } }));
+        await drain(readContent({ ...entry, content: { ...entry.content!, path: `/proc/self/fd/${fd}` } }));
       } finally {
         close(fd);
       }
     });
   }
-  return stored;
+  count(stats, stored.method, entry.size);
+  return stored.id;
 }
 
 /**
@@ -175,7 +158,7 @@ export async function importStorageLayer(
   repo: Repository,
   store: ContainersStorage,
   layer: StorageLayer,
-  opts: StorageImportOptions = {},
+  opts: ZeroCopyOptions = {},
 ): Promise<LayerImport> {
   const diffId = layer.diffDigest;
   if (!diffId) throw new Error(`layer ${layer.id} has no recorded diff digest`);
@@ -188,34 +171,24 @@ export async function importStorageLayer(
   }
   return await withContext(`importing layer ${diffId} from containers-storage`, async () => {
     repo.checkWritable();
-    const fileOpts: ZeroCopyOptions = { zeroCopy: opts.zeroCopy, verifyCrc: opts.verifyCrc ?? true };
+    const verify = opts.verifyCrc ?? true;
     const writer = repo.createStreamWriter(LAYER_TYPE);
-    const out = new StreamOrder(writer, (s) => count(stats, s.method, s.size));
     try {
       for await (const it of store.layerItems(layer.id)) {
-        // Fresh arrays, never reused: a piece that waits needs no copy.
-        out.inline(it.raw, false);
+        writer.writeInline(it.raw);
         stats.bytesInlined += it.raw.length;
         if (it.type === "end" || !it.content) continue;
         if (isRegularTypeflag(it.typeflag) && it.size > INLINE_CONTENT_MAX) {
-          const file: LayerFile = { name: it.name, path: it.content.path, size: it.size, crc64: it.crc64 };
-          const pending = opts.helper?.stores?.storeFile(file, fileOpts);
-          if (pending) out.pending(pending);
-          else out.stored(await storeLayerFile(repo, file, fileOpts));
+          writer.addExternal(await storeExternal(repo, it, { ...opts, verifyCrc: verify }, stats), it.size);
         } else {
-          for await (const c of readContent(it, fileOpts.verifyCrc)) {
-            out.inline(c, false);
+          for await (const c of readContent(it, verify)) {
+            writer.writeInline(c);
             stats.bytesInlined += c.length;
           }
         }
-        out.emit();
       }
-      await opts.helper?.close()?.finish();
-      out.emit();
-      out.checkDone();
       await repo.flush();
     } catch (e) {
-      opts.helper?.close()?.release();
       writer.abort();
       throw e;
     }

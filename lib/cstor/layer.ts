@@ -53,9 +53,6 @@ export interface LayerEnd {
 
 export type LayerItem = LayerEntry | LayerEnd;
 
-/** What reading and checking an entry's content needs of it. */
-export type EntryContent = Pick<LayerEntry, "name" | "size" | "crc64"> & { content: Pick<ContentFile, "path"> | null };
-
 /** Finds the file holding an entry's content (`name` as recorded; `size` for messages). */
 export type ContentResolver = (name: string, size: number) => Promise<ContentFile>;
 
@@ -153,7 +150,7 @@ function hex(b: Uint8Array): string {
  * Reads an entry's content in 1 MiB chunks, checking that the file has exactly `size` bytes and
  * (when recorded and `verify` is set) its CRC-64. Errors name the entry and the file.
  */
-export async function* readContent(entry: EntryContent, verify = true): AsyncGenerator<Uint8Array> {
+export async function* readContent(entry: LayerEntry, verify = true): AsyncGenerator<Uint8Array> {
   const c = entry.content;
   if (!c) return;
   const what = `${JSON.stringify(entry.name)} (${c.path})`;
@@ -176,7 +173,7 @@ export async function* readContent(entry: EntryContent, verify = true): AsyncGen
 }
 
 /** Throws unless `got` is the CRC-64 that tar-split recorded for `entry` (read from `path`). */
-export function checkCrc64(entry: Pick<LayerEntry, "name" | "crc64">, got: Uint8Array, path: string): void {
+export function checkCrc64(entry: LayerEntry, got: Uint8Array, path: string): void {
   if (entry.crc64 && hex(got) !== hex(entry.crc64)) {
     throw new Error(
       `layer file ${JSON.stringify(entry.name)} (${path}) does not match its CRC-64 (${hex(got)}, recorded ${

@@ -30,7 +30,7 @@ export async function runLayerJob(
     // The caller holds the storage's locks too; shared locks, so this does not wait on them.
     const store = await ContainersStorage.open(job.storeRoot, { driver: job.driver });
     using _ = await store.lock();
-    return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy, helper });
+    return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy });
   }
   if (job.location) blob = counting(await openBlobLocation(job.location), onRead);
   if (!blob) throw new Error("a blob layer job needs its blob");

@@ -52,9 +52,9 @@ export class LayerWorkers {
    * only hand bytes over, and each worker costs ~20 MiB, some of which stays after it ends.
    */
   #localBusy: boolean;
-  /** The import running on the calling thread, which a worker can be lent to. */
+  /** The blob import running on the calling thread, which a worker can be lent to. */
   #local: { slot: HelperSlot; repoPath: string } | null = null;
-  /** Imports running in workers, and whether the calling thread helps them already. */
+  /** Blob imports running in workers, and whether the calling thread helps them already. */
   #running = new Map<Worker, { repoPath: string; helped: boolean }>();
 
   /** With `local: false`, every import goes to a worker (the tests of the worker path use it). */
@@ -77,7 +77,7 @@ export class LayerWorkers {
     if (this.#localBusy) return await this.#inWorker(job, chunks, onRead);
     this.#localBusy = true;
     const slot = new HelperSlot();
-    this.#local = { slot, repoPath: job.repoPath };
+    if (job.kind === "blob") this.#local = { slot, repoPath: job.repoPath };
     try {
       return await runLayerJob(job, chunks, onRead, slot);
     } finally {
@@ -88,7 +88,7 @@ export class LayerWorkers {
   }
 
   /**
-   * Lends a thread with no layer left to import to an import still running, to store files
+   * Lends a thread with no layer left to import to a blob import still running, to store files
    * for it (store_helper.ts): the calling thread when it is free, else an idle worker. Call when
    * there are no more layers to start. Says which thread it lent, if any.
    */
@@ -162,7 +162,7 @@ export class LayerWorkers {
     });
     const send = (m: ToWorker, transfer: Transferable[] = []) => w.postMessage(m, transfer);
     send({ type: "start", job });
-    this.#running.set(w, { repoPath: job.repoPath, helped: false });
+    if (job.kind === "blob") this.#running.set(w, { repoPath: job.repoPath, helped: false });
     let sent = 0;
     try {
       // A job that reads its blob file (or needs none) never asks for bytes: this waits for its outcome.

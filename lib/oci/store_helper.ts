@@ -12,17 +12,15 @@
  * @module
  */
 import { type ObjectId, Repository, type Stored, type StoreMethod } from "../repository/mod.ts";
-import { type LayerFile, storeLayerFile, type ZeroCopyOptions } from "../cstor/import.ts";
 
-/** Importing thread → helper: file contents (a blob layer's), or files to store as they are (a storage layer's). */
+/** Importing thread → helper. */
 type Request =
   | { type: "store"; seq: number; buffer: ArrayBuffer; sizes: number[] }
-  | { type: "storeFiles"; seq: number; files: LayerFile[]; opts: ZeroCopyOptions }
   | { type: "flush" };
 
 /** Helper → importing thread. */
 type Reply =
-  | { type: "stored"; seq: number; buffer?: ArrayBuffer; ids: ObjectId[]; methods: StoreMethod[] }
+  | { type: "stored"; seq: number; buffer: ArrayBuffer; ids: ObjectId[]; methods: StoreMethod[] }
   | { type: "flushed" }
   | { type: "error"; message: string };
 
@@ -32,11 +30,6 @@ const BATCH_BYTES = 1 << 19;
 const BATCH_FILES = 256;
 /** Larger files are stored by the importing thread (they would not fit a batch). */
 const MAX_FILE = BATCH_BYTES;
-/**
- * A batch of files stored as they are (reflinks; the helper reads each for its digest) is sent
- * when it holds this many bytes of them, or {@link BATCH_FILES} files.
- */
-const BATCH_FILE_BYTES = 8 << 20;
 /**
  * Batches sent and not answered. The importing thread hears back only when it waits for input,
  * every few MiB of tar, so the helper needs a few batches queued not to run dry meanwhile.
@@ -52,9 +45,7 @@ export function serveStores(repoPath: string, port: MessagePort): Promise<void> 
   const repo = Repository.open(repoPath);
   const reply = (m: Reply, transfer: Transferable[] = []) => port.postMessage(m, transfer);
   return new Promise<void>((resolve) => {
-    let ended = false;
     const end = (error?: unknown) => {
-      ended = true;
       if (error !== undefined) {
         reply({ type: "error", message: error instanceof Error ? error.message : String(error) });
       }
@@ -63,8 +54,8 @@ export function serveStores(repoPath: string, port: MessagePort): Promise<void> 
       repo.close();
       resolve();
     };
-    const handle = async (m: Request) => {
-      if (ended) return;
+    port.onmessage = async (ev: MessageEvent<Request>) => {
+      const m = ev.data;
       try {
         if (m.type === "flush") {
           await repo.flush();
@@ -74,15 +65,6 @@ export function serveStores(repoPath: string, port: MessagePort): Promise<void> 
         }
         const ids: ObjectId[] = [];
         const methods: StoreMethod[] = [];
-        if (m.type === "storeFiles") {
-          for (const file of m.files) {
-            const s = await storeLayerFile(repo, file, m.opts);
-            ids.push(s.id);
-            methods.push(s.method);
-          }
-          reply({ type: "stored", seq: m.seq, ids, methods });
-          return;
-        }
         let off = 0;
         for (const size of m.sizes) {
           const s = repo.ensureObject(new Uint8Array(m.buffer, off, size));
@@ -95,10 +77,6 @@ export function serveStores(repoPath: string, port: MessagePort): Promise<void> 
         end(e);
       }
     };
-    // One request at a time, in order: storing a layer's files awaits, and the final flush must
-    // come after every store before it.
-    let queue = Promise.resolve();
-    port.onmessage = (ev: MessageEvent<Request>) => void (queue = queue.then(() => handle(ev.data)));
   });
 }
 
@@ -117,10 +95,6 @@ export class RemoteStores {
   #buffer: Uint8Array<ArrayBuffer> | null = null;
   #fill = 0;
   #open: { size: number; pending: PendingStore }[] = [];
-  /** The files of the batch being filled, for a storage layer (sent as they are, not as bytes). */
-  #files: LayerFile[] = [];
-  #fileBytes = 0;
-  #fileOpts: ZeroCopyOptions = {};
   #sent = new Map<number, { size: number; pending: PendingStore }[]>();
   #spares: ArrayBuffer[] = [];
   #error: Error | null = null;
@@ -157,24 +131,6 @@ export class RemoteStores {
     return pending;
   }
 
-  /**
-   * Adds a layer file to the batch being filled, for the helper to store as it is (storeLayerFile:
-   * reflink and digest), or returns null when the helper has enough to do: the caller stores it.
-   */
-  storeFile(file: LayerFile, opts: ZeroCopyOptions): PendingStore | null {
-    this.#check();
-    if (this.#ended) return null;
-    if (this.#files.length && this.#fileBytes + file.size > BATCH_FILE_BYTES) this.#send();
-    if (this.#sent.size >= IN_FLIGHT) return null;
-    const pending: PendingStore = { stored: null };
-    this.#open.push({ size: file.size, pending });
-    this.#files.push(file);
-    this.#fileBytes += file.size;
-    this.#fileOpts = opts;
-    if (this.#open.length >= BATCH_FILES || this.#sent.size < 2) this.#send();
-    return pending;
-  }
-
   /** Sends what is batched, waits for every answer and for the helper to have named its objects. */
   async finish(): Promise<void> {
     this.#check();
@@ -205,18 +161,12 @@ export class RemoteStores {
   #send(): void {
     if (!this.#open.length) return;
     const seq = this.#seq++;
+    const buffer = this.#buffer!.buffer;
     this.#sent.set(seq, this.#open);
-    if (this.#files.length) {
-      this.#port.postMessage({ type: "storeFiles", seq, files: this.#files, opts: this.#fileOpts } satisfies Request);
-      this.#files = [];
-      this.#fileBytes = 0;
-    } else {
-      const buffer = this.#buffer!.buffer;
-      const m: Request = { type: "store", seq, buffer, sizes: this.#open.map((f) => f.size) };
-      this.#port.postMessage(m, [buffer]);
-      this.#buffer = null;
-      this.#fill = 0;
-    }
+    const m: Request = { type: "store", seq, buffer, sizes: this.#open.map((f) => f.size) };
+    this.#port.postMessage(m, [buffer]);
+    this.#buffer = null;
+    this.#fill = 0;
     this.#open = [];
   }
 
@@ -232,7 +182,7 @@ export class RemoteStores {
     const files = this.#sent.get(m.seq)!;
     this.#sent.delete(m.seq);
     files.forEach((f, i) => f.pending.stored = { id: m.ids[i], method: m.methods[i], size: f.size });
-    if (m.buffer) this.#spares.push(m.buffer);
+    this.#spares.push(m.buffer);
   }
 
   #check(): void {

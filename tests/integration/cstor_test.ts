@@ -19,7 +19,6 @@ import {
   importStorageLayer,
 } from "../../lib/cstor/mod.ts";
 import { decompressLayer, loadImage } from "../../lib/oci/mod.ts";
-import { HelperSlot, serveStores } from "../../lib/oci/store_helper.ts";
 import { Repository } from "../../lib/repository/mod.ts";
 import { readTar } from "../../lib/tar/mod.ts";
 import {
@@ -70,52 +69,19 @@ async function loadCustom(store: OverlayStore, dir: string): Promise<Uint8Array[
   return layers;
 }
 
-/**
- * A store helper (lib/oci/store_helper.ts) serving `repoPath` on this thread, lent from the start,
- * behind a relay that counts the files it stored.
- */
-function countingHelper(repoPath: string): { slot: HelperSlot; done: () => Promise<number> } {
-  const { port1, port2 } = new MessageChannel();
-  const served = serveStores(repoPath, port2);
-  const relay = new MessageChannel();
-  let stored = 0;
-  relay.port2.onmessage = (ev) => port1.postMessage(ev.data);
-  port1.onmessage = (ev) => {
-    if (ev.data.type === "stored") stored += ev.data.ids.length;
-    relay.port2.postMessage(ev.data);
-  };
-  const slot = new HelperSlot();
-  slot.attach(relay.port1);
-  return {
-    slot,
-    done: async () => {
-      await served;
-      port1.close();
-      relay.port2.close();
-      return stored;
-    },
-  };
-}
-
-/**
- * Imports every layer of `name` and checks each layer splitstream against the reference split of
- * the rebuilt tar; with `helped`, a helper stores files for each import (and must have stored some).
- */
+/** Imports every layer of `name` and checks each layer splitstream against the reference split of the rebuilt tar. */
 async function importAndCompare(
   repo: Repository,
   refRepo: Repository,
   root: string,
   name: string,
   zeroCopy: boolean,
-  helped = false,
 ): Promise<ImportStats> {
   const src = await ContainersStorageSource.open(`containers-storage:[${root}]${name}`);
   const total = emptyStats();
   using _ = await src.store.lock();
   for (const l of src.layers) {
-    const helper = helped ? countingHelper(repo.path) : null;
-    const r = await importStorageLayer(repo, src.store, l.layer, { zeroCopy, helper: helper?.slot });
-    if (helper) assert.ok((await helper.done()) > 0, `layer ${l.diffId}: the helper stored no file`);
+    const r = await importStorageLayer(repo, src.store, l.layer, { zeroCopy });
     assert.equal(r.alreadyPresent, false);
     addStats(total, r.stats);
     const reference = await referenceSplit(refRepo, src.layerStream(l));
@@ -240,26 +206,6 @@ async function largeObject(tars: Uint8Array[]): Promise<Uint8Array> {
   return best;
 }
 
-Deno.test("cstor: with a helper storing files, the same splitstreams, stats and reflinks", async () => {
-  requireRoot();
-  await using xfs = await createLoopFs("xfs");
-  await using dir = await scratchDir("bootcfs-cstor-");
-  await using store = await overlayStore(xfs.mountPoint);
-  const layers = await loadCustom(store, dir.path);
-  const repo = initRepo(`${xfs.mountPoint}/repo`);
-  const refRepo = initRepo(`${dir.path}/ref-repo`);
-  try {
-    const stats = await importAndCompare(repo, refRepo, store.root, CUSTOM, true, true);
-    const large = await largeFiles(layers);
-    assert.equal(stats.objectsReflinked, large.count);
-    assert.equal(stats.bytesReflinked, large.bytes);
-    assert.equal(stats.objectsCopied + stats.objectsHardlinked, 0);
-  } finally {
-    repo.close();
-    refRepo.close();
-  }
-});
-
 Deno.test("cstor: zero-copy import hardlinks on ext4", async () => {
   requireRoot();
   await using ext4 = await createLoopFs("ext4");
@@ -316,14 +262,6 @@ Deno.test("cstor: across filesystems zero-copy refuses, the default copies", asy
         importStorageLayer(strict, src.store, src.layers[0].layer, { zeroCopy: true }),
         (e: Error) => /copying is disabled/.test(String(e.cause)) && /importing layer sha256:/.test(e.message),
       );
-      assert.equal(strict.hasStream(`oci-layer-${src.layers[0].diffId}`), null);
-      // The same refusal from a helper storing the layer's files fails the import it helps.
-      const helper = countingHelper(strict.path);
-      await assert.rejects(
-        importStorageLayer(strict, src.store, src.layers[0].layer, { zeroCopy: true, helper: helper.slot }),
-        (e: Error) => /storing objects on another thread: .*copying is disabled/.test(String(e.cause)),
-      );
-      await helper.done();
       assert.equal(strict.hasStream(`oci-layer-${src.layers[0].diffId}`), null);
     }
     const stats = await importAndCompare(repo, refRepo, store.root, CUSTOM, false);
