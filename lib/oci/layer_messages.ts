@@ -55,7 +55,7 @@ export type ToWorker =
  * Worker → main thread: `reading` when the import first wants bytes (a layer found present wants
  * none, so the blob is not read at all), one ack per chunk taken — handing back the buffer of a
  * chunk the import is done with, for the next chunk to be copied into — then the result. A job
- * that reads its blob file itself reports the bytes read instead (`read`, for progress). A worker
+ * that reads its blob's location itself reports the bytes read instead (`read`, for progress). A worker
  * lent as a helper says `helped` when that import no longer needs it.
  */
 export type FromWorker =

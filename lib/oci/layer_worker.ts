@@ -1,6 +1,6 @@
 /**
  * Worker side of {@link LayerWorkers} (layer_workers.ts): runs one layer job at a time
- * (layer_job.ts), its blob's bytes read from the blob's file or coming from the main thread.
+ * (layer_job.ts), its blob's bytes read from the blob's location or coming from the main thread.
  *
  * @module
  */

@@ -3,7 +3,8 @@
  * fs-verity digest of every file, a syscall or five per object — and on one thread it runs at the
  * speed of one core whatever the concurrency. The calling thread imports one layer itself; each
  * further concurrent import goes to a worker (layer_worker.ts), which has its own handle on the
- * repository and gets the compressed blob — read and verified on the calling thread — handed over.
+ * repository and reads its blob itself where the source says where any thread can (a file, a
+ * registry), or else gets it handed over — read and verified on the calling thread.
  *
  * @module
  */
@@ -64,7 +65,7 @@ export class LayerWorkers {
 
   /**
    * Imports a layer: on this thread when it is not importing one already, else in a worker (one
-   * per concurrent call). A blob job reads its blob file (`onRead` hears how much), or else
+   * per concurrent call). A blob job reads its blob's location (`onRead` hears how much), or else
    * `blob`; when reading it fails (a digest mismatch found by the source, say), the import drops
    * what it stored and that error is thrown. A storage job needs no `blob`.
    */
@@ -122,7 +123,7 @@ export class LayerWorkers {
     return "worker";
   }
 
-  /** {@link import} in a worker, `blob` (if the job has no file) handed over in bounded, transferred chunks. */
+  /** {@link import} in a worker, `blob` (if the job has no location) handed over in bounded, transferred chunks. */
   async #inWorker(
     job: LayerJob,
     blob?: AsyncIterable<Uint8Array>,
@@ -165,7 +166,7 @@ export class LayerWorkers {
     if (job.kind === "blob") this.#running.set(w, { repoPath: job.repoPath, helped: false });
     let sent = 0;
     try {
-      // A job that reads its blob file (or needs none) never asks for bytes: this waits for its outcome.
+      // A job that reads its blob's location (or needs no blob) never asks for bytes: this waits for its outcome.
       while (!reading && !outcome) await new Promise<void>((r) => wake = r);
       if (outcome) return this.#finish(w, outcome);
       if (!blob) throw new Error(`a ${job.kind} layer job needs its blob`);
