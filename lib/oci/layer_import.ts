@@ -136,10 +136,10 @@ export async function importLayer(
     if (verify && `sha256:${h.hex()}` !== diffId) {
       throw new Error(`diff_id mismatch: the uncompressed tar is sha256:${h.hex()}, the config says ${diffId}`);
     }
-    await opts.helper?.close()?.finish();
+    // The helper names its objects while this thread names its own.
+    await Promise.all([opts.helper?.close()?.finish(), repo.flush()]);
     out.emit();
     out.checkDone();
-    await repo.flush();
   } catch (e) {
     opts.helper?.close()?.release();
     w.abort();

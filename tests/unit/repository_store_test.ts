@@ -141,12 +141,23 @@ Deno.test("objects from bytes, streams and files are named by their fs-verity di
 Deno.test("a full queue is named in the background, and a sync or flush meanwhile names everything once", async () => {
   await using dir = await scratchDir();
   using repo = init(`${dir.path}/r`);
-  // More than twice the largest queue (4096): the first full queue starts a background flush, the
-  // second (no event loop turn in between) waits for a synchronous sync.
-  const n = 2 * 4096 + 500;
   const data = (i: number) => te.encode(`object ${i}`);
   const ids = new Set<ObjectId>();
-  for (let i = 0; i < n; i++) ids.add(repo.ensureObject(data(i)).id);
+  const named = () =>
+    [...Deno.readDirSync(`${repo.path}/objects`)].reduce(
+      (a, d) => a + [...Deno.readDirSync(`${repo.path}/objects/${d.name}`)].length,
+      0,
+    );
+  // A background flush starts at 1024 queued objects, long before the fd bound (4096).
+  for (let i = 0; i < 1100; i++) ids.add(repo.ensureObject(data(i)).id);
+  for (const until = Date.now() + 10_000; named() < 1024 && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(named(), 1024);
+  // More than twice the fd bound: with no event loop turn in between, the queue grows while the
+  // flush started at 1024 runs, and at 2 × 4096 the store waits for a synchronous sync.
+  const n = 2 * 4096 + 500;
+  for (let i = 1100; i < n; i++) ids.add(repo.ensureObject(data(i)).id);
   // With event loop turns in between (as an import's reads give), background flushes complete.
   for (let i = n; i < n + 5000; i++) {
     ids.add(
@@ -156,11 +167,6 @@ Deno.test("a full queue is named in the background, and a sync or flush meanwhil
     );
     if (i % 100 === 0) await new Promise((r) => setTimeout(r, 0));
   }
-  const named = () =>
-    [...Deno.readDirSync(`${repo.path}/objects`)].reduce(
-      (a, d) => a + [...Deno.readDirSync(`${repo.path}/objects/${d.name}`)].length,
-      0,
-    );
   // The last background flush names its batch once its syncfs returns (no sync() call needed).
   for (const until = Date.now() + 10_000; named() <= 2 * 4096 && Date.now() < until;) {
     await new Promise((r) => setTimeout(r, 50));
