@@ -1,11 +1,12 @@
 /**
- * Layer decompression streams: gzip (Deno's zlib-ng, every member), zstd (libzstd through FFI, every
- * frame), or none; with a decompression-bomb guard on output size and compression ratio
+ * Layer decompression streams: gzip (ISA-L's igzip through FFI where libisal2 is installed, else
+ * Deno's zlib-ng; every member), zstd (libzstd through FFI, every frame), or none; with a decompression-bomb guard on output size and compression ratio
  * (oci-and-boot.md §4.1, deno-notes.md §3).
  *
  * @module
  */
 import { GzipInflater } from "../runtime/zlib.ts";
+import { IsalInflater } from "../../ffi/isal.ts";
 import { ZSTD_OUT_SIZE, ZstdDecompressor } from "../../ffi/zstd.ts";
 import { type Compression, layerCompression } from "./mediatype.ts";
 
@@ -93,7 +94,7 @@ function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
  * after the last one is still read (so that the blob is verified) and ignored.
  */
 async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
-  const z = new GzipInflater();
+  const z = IsalInflater.create() ?? new GzipInflater();
   const buffer = outputBuffers(GZIP_OUT, reuse);
   let out: Uint8Array | null = null;
   try {
