@@ -28,6 +28,11 @@ export interface LayerImportOptions {
   limits?: TarLimits;
   /** Where another thread may be lent to store some of the files (store_helper.ts). */
   helper?: HelperSlot;
+  /**
+   * Called once every byte is read and every file handed to a store, before the wait for the
+   * objects to reach the disk and be named: the thread can take on other work meanwhile.
+   */
+  onStored?: () => void;
 }
 
 /** Result of importing one layer. */
@@ -136,6 +141,7 @@ export async function importLayer(
     if (verify && `sha256:${h.hex()}` !== diffId) {
       throw new Error(`diff_id mismatch: the uncompressed tar is sha256:${h.hex()}, the config says ${diffId}`);
     }
+    opts.onStored?.();
     // The helper names its objects while this thread names its own.
     await Promise.all([opts.helper?.close()?.finish(), repo.flush()]);
     out.emit();

@@ -17,13 +17,15 @@ import type { HelperSlot } from "./store_helper.ts";
 /**
  * Runs `job`; a blob job reads its blob's location or `blob`, and only when the layer is not in
  * the repository yet. `onRead` hears of the bytes read from the location; `helper` is where another
- * thread may be lent to the import.
+ * thread may be lent to the import; `onStored` is called when a blob import only waits for its
+ * objects to reach the disk (see {@link importLayer}).
  */
 export async function runLayerJob(
   job: LayerJob,
   blob?: AsyncIterable<Uint8Array>,
   onRead?: (bytes: number) => void,
   helper?: HelperSlot,
+  onStored?: () => void,
 ): Promise<LayerImportResult> {
   using repo = Repository.open(job.repoPath);
   if (job.kind === "storage") {
@@ -37,5 +39,5 @@ export async function runLayerJob(
   // Reusing the decompression buffers is safe: importLayer is done with each chunk before it asks
   // for the second one after it (see decompressLayer).
   const tar = decompressLayer(blob, job.mediaType, job.limits, { reuseBuffers: true });
-  return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId, helper });
+  return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId, helper, onStored });
 }

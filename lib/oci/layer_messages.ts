@@ -39,29 +39,33 @@ export interface StorageLayerJob {
 }
 
 /**
- * Main thread → worker: a job, then its compressed bytes, then the end (or an abort). Besides, to
- * a worker importing a blob layer: a `helper` port to send file stores to; to an idle worker: a
- * `help` port to serve the stores of an import on another thread (store_helper.ts).
+ * Main thread → worker: a job (numbered by the main thread), then its compressed bytes, then the
+ * end (or an abort). Besides, to a worker importing a blob layer: a `helper` port to send file
+ * stores to; to an idle worker: a `help` port to serve the stores of an import on another thread
+ * (store_helper.ts). A worker may get a job while an earlier one waits for its objects to reach
+ * the disk, so job messages carry the job's number.
  */
 export type ToWorker =
-  | { type: "start"; job: LayerJob }
-  | { type: "chunk"; bytes: Uint8Array }
-  | { type: "end" }
-  | { type: "abort"; message: string }
+  | { type: "start"; job: LayerJob; jobId: number }
+  | { type: "chunk"; jobId: number; bytes: Uint8Array }
+  | { type: "end"; jobId: number }
+  | { type: "abort"; jobId: number; message: string }
   | { type: "helper"; port: MessagePort }
   | { type: "help"; repoPath: string; port: MessagePort };
 
 /**
- * Worker → main thread: `reading` when the import first wants bytes (a layer found present wants
- * none, so the blob is not read at all), one ack per chunk taken — handing back the buffer of a
- * chunk the import is done with, for the next chunk to be copied into — then the result. A job
- * that reads its blob's location itself reports the bytes read instead (`read`, for progress). A worker
- * lent as a helper says `helped` when that import no longer needs it.
+ * Worker → main thread, about job `jobId`: `reading` when the import first wants bytes (a layer
+ * found present wants none, so the blob is not read at all), one ack per chunk taken — handing
+ * back the buffer of a chunk the import is done with, for the next chunk to be copied into —
+ * `stored` when it only waits for the disk (the worker can take the next job), then the result. A
+ * job that reads its blob's location itself reports the bytes read instead (`read`, for
+ * progress). A worker lent as a helper says `helped` when that import no longer needs it.
  */
 export type FromWorker =
   | { type: "helped" }
-  | { type: "reading" }
-  | { type: "read"; bytes: number }
-  | { type: "ack"; spare?: ArrayBuffer }
-  | { type: "done"; id: ObjectId; alreadyPresent: boolean; stats: ImportStats }
-  | { type: "error"; message: string };
+  | { type: "reading"; jobId: number }
+  | { type: "read"; jobId: number; bytes: number }
+  | { type: "ack"; jobId: number; spare?: ArrayBuffer }
+  | { type: "stored"; jobId: number }
+  | { type: "done"; jobId: number; id: ObjectId; alreadyPresent: boolean; stats: ImportStats }
+  | { type: "error"; jobId: number; message: string };

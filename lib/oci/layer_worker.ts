@@ -1,6 +1,7 @@
 /**
- * Worker side of {@link LayerWorkers} (layer_workers.ts): runs one layer job at a time
- * (layer_job.ts), its blob's bytes read from the blob's location or coming from the main thread.
+ * Worker side of {@link LayerWorkers} (layer_workers.ts): runs layer jobs (layer_job.ts), their
+ * blob's bytes read from the blob's location or coming from the main thread. One job reads at a
+ * time; the next may start while the one before waits for its objects to reach the disk.
  *
  * @module
  */
@@ -10,14 +11,19 @@ import { fullGc } from "../runtime/gc.ts";
 import { HelperSlot, serveStores } from "./store_helper.ts";
 import type { FromWorker, LayerJob, ToWorker } from "./layer_messages.ts";
 
-/** Compressed chunks posted by the main thread, as an async iterable; acked as they are taken. */
+/** Compressed chunks posted by the main thread for job `jobId`, as an async iterable; acked as they are taken. */
 class Inbox implements AsyncIterable<Uint8Array> {
+  #jobId: number;
   #queue: Uint8Array[] = [];
   #end = false;
   #abort: string | null = null;
   #wake: (() => void) | null = null;
   /** Chunks handed to the import, the newest last: it is done with a chunk once it takes the second after it. */
   #held: Uint8Array[] = [];
+
+  constructor(jobId: number) {
+    this.#jobId = jobId;
+  }
 
   push(m: ToWorker): void {
     if (m.type === "chunk") this.#queue.push(m.bytes);
@@ -27,14 +33,14 @@ class Inbox implements AsyncIterable<Uint8Array> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    post({ type: "reading" });
+    post({ type: "reading", jobId: this.#jobId });
     for (;;) {
       if (this.#abort !== null) throw new Error(this.#abort);
       const c = this.#queue.shift();
       if (c) {
         this.#held.push(c);
         const spare = this.#held.length > 2 ? this.#held.shift()!.buffer as ArrayBuffer : undefined;
-        self.postMessage({ type: "ack", spare } satisfies FromWorker, spare ? [spare] : []);
+        self.postMessage({ type: "ack", jobId: this.#jobId, spare } satisfies FromWorker, spare ? [spare] : []);
         yield c;
         continue;
       }
@@ -49,26 +55,34 @@ function post(m: FromWorker): void {
   self.postMessage(m);
 }
 
-async function run(job: LayerJob, inbox: Inbox, helper: HelperSlot): Promise<void> {
+async function run(jobId: number, job: LayerJob, inbox: Inbox, helper: HelperSlot): Promise<void> {
   try {
-    const r = await runLayerJob(job, inbox, (bytes) => post({ type: "read", bytes }), helper);
-    post({ type: "done", id: r.id, alreadyPresent: r.alreadyPresent, stats: r.stats });
+    const r = await runLayerJob(
+      job,
+      inbox,
+      (bytes) => post({ type: "read", jobId, bytes }),
+      helper,
+      () => post({ type: "stored", jobId }),
+    );
+    post({ type: "done", jobId, id: r.id, alreadyPresent: r.alreadyPresent, stats: r.stats });
   } catch (e) {
-    post({ type: "error", message: e instanceof Error ? e.message : String(e) });
+    post({ type: "error", jobId, message: e instanceof Error ? e.message : String(e) });
   }
 }
 
-let inbox: Inbox | null = null;
-/** The current (or last) import's slot; a helper offered after that import has ended is let go. */
+/** Inboxes of the jobs still running here (one reads at a time; others wait for the disk). */
+const inboxes = new Map<number, Inbox>();
+/** The newest import's slot; a helper offered after that import has stopped reading is let go. */
 let helper = new HelperSlot();
 helper.close();
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
   if (m.type === "start") {
-    const box = inbox = new Inbox();
+    const box = new Inbox(m.jobId);
+    inboxes.set(m.jobId, box);
     const slot = helper = new HelperSlot();
-    run(m.job, box, slot).finally(() => {
-      if (inbox === box) inbox = null;
+    run(m.jobId, m.job, box, slot).finally(() => {
+      inboxes.delete(m.jobId);
       slot.close();
     });
   } else if (m.type === "helper") {
@@ -77,5 +91,5 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     // What this worker's own imports left behind goes before it takes on another's files.
     fullGc();
     serveStores(m.repoPath, m.port).finally(() => post({ type: "helped" }));
-  } else inbox?.push(m);
+  } else inboxes.get(m.jobId)?.push(m);
 };

@@ -38,6 +38,9 @@ async function* collected(blob: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8
 
 type Outcome = { ok: true; value: LayerImportResult } | { ok: false; error: Error };
 
+/** What the main thread does with a message about one of a worker's jobs. */
+type JobHandler = (m: Exclude<FromWorker, { type: "helped" }>) => void;
+
 /** A pool of layer-import workers, started as needed and stopped by {@link terminate}. */
 export class LayerWorkers {
   #idle: Worker[] = [];
@@ -49,14 +52,19 @@ export class LayerWorkers {
    */
   #spares: ArrayBuffer[] = [];
   /**
-   * Whether the calling thread runs an import already. It takes one itself: it would otherwise
+   * Whether the calling thread reads an import already. It takes one itself: it would otherwise
    * only hand bytes over, and each worker costs ~20 MiB, some of which stays after it ends.
    */
   #localBusy: boolean;
-  /** The blob import running on the calling thread, which a worker can be lent to. */
+  /** The blob import reading on the calling thread, which a worker can be lent to. */
   #local: { slot: HelperSlot; repoPath: string } | null = null;
-  /** Blob imports running in workers, and whether the calling thread helps them already. */
+  /** Blob imports reading in workers, and whether the calling thread helps them already. */
   #running = new Map<Worker, { repoPath: string; helped: boolean }>();
+  /** Each worker's jobs by number: a worker can start one while another waits for the disk. */
+  #jobs = new Map<Worker, Map<number, JobHandler>>();
+  #nextJob = 0;
+  /** Workers lent as store helpers: how to fail the import they help if they die. */
+  #helping = new Map<Worker, (e: Error) => void>();
 
   /** With `local: false`, every import goes to a worker (the tests of the worker path use it). */
   constructor(opts: { local?: boolean } = {}) {
@@ -64,27 +72,39 @@ export class LayerWorkers {
   }
 
   /**
-   * Imports a layer: on this thread when it is not importing one already, else in a worker (one
-   * per concurrent call). A blob job reads its blob's location (`onRead` hears how much), or else
+   * Imports a layer: on this thread when it is not reading one already, else in a worker (one per
+   * concurrent call). A blob job reads its blob's location (`onRead` hears how much), or else
    * `blob`; when reading it fails (a digest mismatch found by the source, say), the import drops
-   * what it stored and that error is thrown. A storage job needs no `blob`.
+   * what it stored and that error is thrown. A storage job needs no `blob`. `onStored` is called
+   * when a blob import has read everything and only waits for its objects to reach the disk: its
+   * thread takes the next import from then on (call `import` again without waiting).
    */
   async import(
     job: LayerJob,
     blob?: AsyncIterable<Uint8Array>,
     onRead?: (bytes: number) => void,
+    onStored?: () => void,
   ): Promise<LayerImportResult> {
     const chunks = blob && collected(blob);
-    if (this.#localBusy) return await this.#inWorker(job, chunks, onRead);
+    if (this.#localBusy) return await this.#inWorker(job, chunks, onRead, onStored);
     this.#localBusy = true;
     const slot = new HelperSlot();
     if (job.kind === "blob") this.#local = { slot, repoPath: job.repoPath };
+    let reading = true;
+    const free = () => {
+      if (!reading) return;
+      reading = false;
+      if (this.#local?.slot === slot) this.#local = null;
+      this.#localBusy = false;
+    };
     try {
-      return await runLayerJob(job, chunks, onRead, slot);
+      return await runLayerJob(job, chunks, onRead, slot, () => {
+        free();
+        onStored?.();
+      });
     } finally {
       slot.close();
-      this.#local = null;
-      this.#localBusy = false;
+      free();
     }
   }
 
@@ -110,14 +130,7 @@ export class LayerWorkers {
     if (!local || local.slot.stores || !this.#idle.length) return null;
     const w = this.#idle.pop()!;
     const { port1, port2 } = new MessageChannel();
-    w.onmessage = (ev: MessageEvent<FromWorker>) => {
-      if (ev.data.type === "helped") this.#release(w);
-    };
-    w.onerror = (ev: ErrorEvent) => {
-      ev.preventDefault();
-      this.#kill(w);
-      local.slot.stores?.fail(new Error(`store helper worker failed: ${ev.message}`));
-    };
+    this.#helping.set(w, (e) => local.slot.stores?.fail(e));
     w.postMessage({ type: "help", repoPath: local.repoPath, port: port2 } satisfies ToWorker, [port2]);
     local.slot.attach(port1);
     return "worker";
@@ -128,66 +141,79 @@ export class LayerWorkers {
     job: LayerJob,
     blob?: AsyncIterable<Uint8Array>,
     onRead?: (bytes: number) => void,
+    onStored?: () => void,
   ): Promise<LayerImportResult> {
     const w = this.#idle.pop() ?? this.#start();
+    const jobs = this.#jobs.get(w)!;
+    const jobId = this.#nextJob++;
     let outcome: Outcome | null = null;
     let reading = false;
     let acked = 0;
     let wake: (() => void) | null = null;
+    let busy = true;
+    // The worker can take another job once this one has read everything (or ended).
+    const free = () => {
+      if (!busy) return;
+      busy = false;
+      this.#running.delete(w);
+      if (this.#all.has(w)) this.#idle.push(w);
+    };
     const settled = new Promise<void>((resolve) => {
-      const settle = (o: Outcome) => {
-        outcome ??= o;
-        this.#running.delete(w);
-        resolve();
-        wake?.();
-      };
-      w.onmessage = (ev: MessageEvent<FromWorker>) => {
-        const m = ev.data;
+      jobs.set(jobId, (m) => {
         if (m.type === "read") onRead?.(m.bytes);
-        else if (m.type === "ack" || m.type === "reading") {
-          if (m.type === "reading") reading = true;
-          else {
-            acked++;
-            if (m.spare && this.#spares.length < SPARES) this.#spares.push(m.spare);
-          }
+        else if (m.type === "reading") {
+          reading = true;
           wake?.();
-        } else if (m.type === "done") {
-          settle({ ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats } });
-        } else if (m.type === "error") settle({ ok: false, error: new Error(m.message) });
-      };
-      w.onerror = (ev: ErrorEvent) => {
-        ev.preventDefault();
-        this.#kill(w);
-        settle({ ok: false, error: new Error(`layer import worker failed: ${ev.message}`) });
-      };
+        } else if (m.type === "ack") {
+          acked++;
+          if (m.spare && this.#spares.length < SPARES) this.#spares.push(m.spare);
+          wake?.();
+        } else if (m.type === "stored") {
+          free();
+          onStored?.();
+        } else {
+          outcome ??= m.type === "done"
+            ? { ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats } }
+            : { ok: false, error: new Error(m.message) };
+          jobs.delete(jobId);
+          this.#running.delete(w);
+          resolve();
+          wake?.();
+        }
+      });
     });
     const send = (m: ToWorker, transfer: Transferable[] = []) => w.postMessage(m, transfer);
-    send({ type: "start", job });
+    send({ type: "start", job, jobId });
     if (job.kind === "blob") this.#running.set(w, { repoPath: job.repoPath, helped: false });
     let sent = 0;
     try {
       // A job that reads its blob's location (or needs no blob) never asks for bytes: this waits for its outcome.
       while (!reading && !outcome) await new Promise<void>((r) => wake = r);
-      if (outcome) return this.#finish(w, outcome);
+      if (outcome) return this.#finish(outcome, free);
       if (!blob) throw new Error(`a ${job.kind} layer job needs its blob`);
       for await (const chunk of blob) {
         if (outcome) break;
         // A copy the worker owns: sources may reuse their buffers, or hand out views of larger ones.
         const bytes = this.#buffer(chunk.length);
         bytes.set(chunk);
-        send({ type: "chunk", bytes }, [bytes.buffer]);
+        send({ type: "chunk", jobId, bytes }, [bytes.buffer]);
         sent++;
         while (sent - acked >= IN_FLIGHT && !outcome) await new Promise<void>((r) => wake = r);
       }
-      if (!outcome) send({ type: "end" });
+      if (!outcome) send({ type: "end", jobId });
     } catch (e) {
-      if (!outcome) send({ type: "abort", message: e instanceof Error ? e.message : String(e) });
+      if (!outcome) send({ type: "abort", jobId, message: e instanceof Error ? e.message : String(e) });
       await settled;
-      this.#release(w);
+      free();
       throw e;
     }
     await settled;
-    return this.#finish(w, outcome!);
+    return this.#finish(outcome!, free);
+  }
+
+  /** Worker threads running (started and not stopped). */
+  get threads(): number {
+    return this.#all.size;
   }
 
   /** Stops every worker (idle ones; call when no import is running). */
@@ -196,10 +222,29 @@ export class LayerWorkers {
     this.#all.clear();
     this.#idle = [];
     this.#spares = [];
+    this.#jobs.clear();
+    this.#running.clear();
+    this.#helping.clear();
   }
 
   #start(): Worker {
     const w = new Worker(new URL("./layer_worker.ts", import.meta.url).href, { type: "module" });
+    const jobs = new Map<number, JobHandler>();
+    this.#jobs.set(w, jobs);
+    w.onmessage = (ev: MessageEvent<FromWorker>) => {
+      const m = ev.data;
+      if (m.type !== "helped") jobs.get(m.jobId)?.(m);
+      else if (this.#helping.delete(w) && this.#all.has(w)) this.#idle.push(w);
+    };
+    w.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      this.#kill(w);
+      for (const [jobId, handle] of [...jobs]) {
+        handle({ type: "error", jobId, message: `layer import worker failed: ${ev.message}` });
+      }
+      this.#helping.get(w)?.(new Error(`store helper worker failed: ${ev.message}`));
+      this.#helping.delete(w);
+    };
     this.#all.add(w);
     return w;
   }
@@ -211,18 +256,15 @@ export class LayerWorkers {
     return new Uint8Array(b, 0, n);
   }
 
-  #finish(w: Worker, o: Outcome): LayerImportResult {
-    this.#release(w);
+  #finish(o: Outcome, free: () => void): LayerImportResult {
+    free();
     if (!o.ok) throw o.error;
     return o.value;
-  }
-
-  #release(w: Worker): void {
-    if (this.#all.has(w)) this.#idle.push(w);
   }
 
   #kill(w: Worker): void {
     w.terminate();
     this.#all.delete(w);
+    this.#idle = this.#idle.filter((x) => x !== w);
   }
 }

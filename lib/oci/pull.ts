@@ -117,24 +117,32 @@ export async function openSource(imgref: string, opts: PullOptions = {}): Promis
 }
 
 /**
- * Runs `jobs` with at most `limit` at a time; after a failure starts no more, waits, rethrows the
- * first. `onIdle` is called each time a runner finds no job left while others still run.
+ * Runs `jobs` with at most `limit` reading at a time: a job frees its place early by calling the
+ * `free` it is given (it then only waits, for the disk), else when it ends. After a failure starts
+ * no more, waits for all, rethrows the first. `onIdle` is called each time a runner finds no job
+ * left while others still run.
  */
-async function bounded(jobs: (() => Promise<void>)[], limit: number, onIdle?: () => void): Promise<void> {
+async function bounded(
+  jobs: ((free: () => void) => Promise<void>)[],
+  limit: number,
+  onIdle?: () => void,
+): Promise<void> {
   let next = 0;
   const state: { failed?: { e: unknown } } = {};
-  const worker = async () => {
+  const started: Promise<void>[] = [];
+  const runner = async () => {
     while (!state.failed && next < jobs.length) {
       const job = jobs[next++];
-      try {
-        await job();
-      } catch (e) {
-        state.failed ??= { e };
-      }
+      let free!: () => void;
+      const freed = new Promise<void>((r) => free = r);
+      const run = job(free).catch((e) => void (state.failed ??= { e }));
+      started.push(run);
+      await Promise.race([run, freed]);
     }
     if (!state.failed) onIdle?.();
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, jobs.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, jobs.length)) }, runner));
+  await Promise.all(started);
   if (state.failed) throw state.failed.e;
 }
 
@@ -270,7 +278,7 @@ async function importLayers(
   const localFetch = opts.localFetch ?? "auto";
   log(`importing ${infos.length} layer(s)`);
   const workers = new LayerWorkers();
-  const job = (i: number) => async () => {
+  const job = (i: number) => async (free: () => void) => {
     const key = keys[i];
     const desc = infos[i].descriptor;
     const label = `layer ${key.slice(key.indexOf(":") + 1, key.indexOf(":") + 13)}`;
@@ -316,7 +324,7 @@ async function importLayers(
         // imports it: the calling thread would otherwise feed every worker besides its own import.
         job.location = await source.blobLocation?.(desc) ?? undefined;
         const blob = job.location ? undefined : counting(await source.getBlob(desc), onRead);
-        const r = await workers.import(job, blob, onRead).catch(async (e) => {
+        const r = await workers.import(job, blob, onRead, free).catch(async (e) => {
           throw (await blobProblem(source, desc)) ?? e;
         });
         addStats(stats, r.stats);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { importLayer } from "../../lib/oci/layer_import.ts";
 import { type LayerJob, LayerWorkers } from "../../lib/oci/layer_workers.ts";
+import type { LayerImportResult } from "../../lib/oci/layer_import.ts";
 import { parseDigest } from "../../lib/oci/digest.ts";
 import { buildTar } from "../../lib/tar/mod.ts";
 import { compress, gen, sha256, tempRepository } from "../helpers/oci.ts";
@@ -155,6 +156,32 @@ Deno.test("layer workers: a thread with no layer left is lent to an import still
       // The lent worker is back in the pool.
       const again = layer("again", 10);
       await workers.import(job(tmp.repo.path, again.tar), chunks(again.gz));
+    } finally {
+      workers.terminate();
+    }
+  }
+});
+
+Deno.test("layer workers: a thread takes the next import while the one before waits for the disk", async () => {
+  for (const local of [false, true]) {
+    using tmp = tempRepository("sha256");
+    const [a, b] = ["early-a", "early-b"].map((s) => layer(s, 30));
+    const workers = new LayerWorkers({ local });
+    try {
+      const events: string[] = [];
+      let second: Promise<LayerImportResult> | null = null;
+      const first = workers.import(job(tmp.repo.path, a.tar), chunks(a.gz), undefined, () => {
+        events.push("a stored");
+        second = workers.import(job(tmp.repo.path, b.tar), chunks(b.gz)).then((r) => (events.push("b done"), r));
+      }).then((r) => (events.push("a done"), r));
+      const ra = await first;
+      const rb = await second!;
+      assert.equal(events[0], "a stored", events.join(", "));
+      assert.ok(events.includes("a done") && events.includes("b done"));
+      // The second import ran on the thread of the first: no (further) worker was started for it.
+      assert.equal(workers.threads, local ? 0 : 1, `local: ${local}`);
+      assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(a.tar)}`), ra.id);
+      assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(b.tar)}`), rb.id);
     } finally {
       workers.terminate();
     }
