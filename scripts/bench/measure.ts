@@ -37,6 +37,27 @@ export async function best(n: number, run: () => Promise<Measurement>): Promise<
   return b!;
 }
 
+/**
+ * The best of `n` runs each of `ours` and `theirs`, taken in turns (ours, theirs, ours, …). The
+ * disk's speed drifts during a bench, so two tools compared in one run should meet the same
+ * conditions, not one the first minute and the other the next.
+ */
+export async function bestAlternating(
+  n: number,
+  ours: () => Promise<Measurement>,
+  theirs: () => Promise<Measurement>,
+): Promise<{ ours: Measurement; theirs: Measurement }> {
+  let a: Measurement | null = null;
+  let b: Measurement | null = null;
+  for (let i = 0; i < n; i++) {
+    const x = await ours();
+    if (!a || x.seconds < a.seconds) a = x;
+    const y = await theirs();
+    if (!b || y.seconds < b.seconds) b = y;
+  }
+  return { ours: a!, theirs: b! };
+}
+
 /** The argv that runs bootcfs: `$BOOTCFS_BIN` when set, else `deno run main.ts`. */
 export function bootcfsArgv(): [string, string[]] {
   const bin = Deno.env.get("BOOTCFS_BIN");
