@@ -4,9 +4,9 @@
  * take over. `IsalInflater.create()` is null when the library is missing or does not behave as
  * this binding expects (`BOOTCFS_NO_ISAL=1` forces that); callers fall back to zlib-ng.
  *
- * The binding reaches into `struct inflate_state` by field offsets — those of ISA-L 2.30 on
- * x86-64, unchanged since 2.26 — so loading is followed by a self-test: a small gzip member must
- * inflate to its known content, else the library is not used.
+ * The binding reaches into `struct inflate_state` by field offsets — those of ISA-L 2.30 (Debian
+ * 12) on x86-64 — so loading is followed by a self-test: a small gzip member must inflate to its
+ * known content, else the library is not used.
  *
  * @module
  */
@@ -145,7 +145,11 @@ export class IsalInflater {
       written += produced;
       this.#offset += consumed;
       if (v.getUint32(BLOCK_STATE, true) === ISAL_BLOCK_FINISH) this.#memberDone = true;
-      else if (produced === 0 && consumed === 0) break; // needs more input
+      else if (produced === 0 && consumed === 0) {
+        // ISA-L takes in whatever input it cannot use yet; input left over would be lost here.
+        if (this.availIn > 0) throw new Error("isal: inflate made no progress with input left");
+        break; // needs more input
+      }
     }
     return written;
   }

@@ -176,7 +176,8 @@ export class LayerWorkers {
             ? { ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats } }
             : { ok: false, error: new Error(m.message) };
           jobs.delete(jobId);
-          this.#running.delete(w);
+          // Once freed, the worker's entry there is its next job's.
+          if (busy) this.#running.delete(w);
           resolve();
           wake?.();
         }
