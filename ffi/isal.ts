@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { Inflater } from "../lib/runtime/inflater.ts";
 
 function load() {
   try {
@@ -44,24 +45,19 @@ function addr(b: Uint8Array): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
 
-/**
- * A gzip stream of any number of members, with the contract of the zlib-ng inflater
- * (lib/runtime/zlib.ts): trailing bytes after a member are ignored when they start with a zero
- * byte (padding), anything else there must be another member.
- */
-export class IsalInflater {
+/** The {@link Inflater} on ISA-L. */
+export class IsalInflater extends Inflater {
   #lib: NonNullable<ReturnType<typeof load>>;
   #state = new Uint8Array(STATE_SIZE);
   #view = new DataView(this.#state.buffer);
-  #input: Uint8Array = new Uint8Array(0);
+  /** The address of the input, for the library. */
   #inputAddr = 0n;
-  #offset = 0;
   /** The current member has ended (trailer checked); what follows decides: padding or a member. */
   #memberDone = false;
-  #ended = false;
   #closed = false;
 
   private constructor(lib: NonNullable<ReturnType<typeof load>>) {
+    super();
     this.#lib = lib;
     lib.symbols.isal_inflate_init(this.#state);
     this.#view.setUint32(CRC_FLAG, ISAL_GZIP, true);
@@ -90,38 +86,22 @@ export class IsalInflater {
     }
   }
 
-  /** Input bytes not yet consumed. */
-  get availIn(): number {
-    return this.#input.length - this.#offset;
-  }
-
-  /** True once the last member has ended: what input is left over is trailing padding. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  /** Hands over the next piece of compressed input; it must stay untouched until consumed. */
-  setInput(b: Uint8Array): void {
-    this.#input = b;
+  override setInput(b: Uint8Array): void {
+    super.setInput(b);
     this.#inputAddr = b.length ? addr(b) : 0n;
-    this.#offset = 0;
   }
 
-  /**
-   * Inflates into `out`: the bytes written. 0 with input left means the stream has ended
-   * ({@link ended}); 0 with no input left means more input is needed.
-   */
   inflate(out: Uint8Array): number {
     if (this.#closed) throw new Error("isal: inflater closed");
     const v = this.#view;
     const outAddr = out.length ? addr(out) : 0n;
     let written = 0;
-    while (!this.#ended && written < out.length) {
+    while (!this.done && written < out.length) {
       if (this.#memberDone) {
         if (this.availIn === 0) break;
-        const next = this.#input[this.#offset];
+        const next = this.input[this.offset];
         if (next === 0) {
-          this.#ended = true;
+          this.done = true;
           break;
         }
         // Seen at once, as zlib does, rather than as a member header left incomplete at the end.
@@ -136,14 +116,14 @@ export class IsalInflater {
       const avail = this.availIn;
       v.setBigUint64(NEXT_OUT, outAddr + BigInt(written), true);
       v.setUint32(AVAIL_OUT, room, true);
-      v.setBigUint64(NEXT_IN, this.#inputAddr + BigInt(this.#offset), true);
+      v.setBigUint64(NEXT_IN, this.#inputAddr + BigInt(this.offset), true);
       v.setUint32(AVAIL_IN, avail, true);
       const r = this.#lib.symbols.isal_inflate(this.#state);
       if (r < 0) throw new Error(`not valid gzip data: ${ERRORS[r] ?? `isal error ${r}`}`);
       const produced = room - v.getUint32(AVAIL_OUT, true);
       const consumed = avail - v.getUint32(AVAIL_IN, true);
       written += produced;
-      this.#offset += consumed;
+      this.offset += consumed;
       if (v.getUint32(BLOCK_STATE, true) === ISAL_BLOCK_FINISH) this.#memberDone = true;
       else if (produced === 0 && consumed === 0) {
         // ISA-L takes in whatever input it cannot use yet; input left over would be lost here.
@@ -154,17 +134,15 @@ export class IsalInflater {
     return written;
   }
 
-  /** Checks that the stream is complete once the input is exhausted; throws when it is truncated. */
   finish(): void {
-    if (this.#ended) return;
+    if (this.done) return;
     if (!this.#memberDone) throw new Error("gzip data is truncated");
-    this.#ended = true;
+    this.done = true;
   }
 
-  /** Drops the input and state. Safe to call twice. */
   close(): void {
     this.#closed = true;
-    this.#input = new Uint8Array(0);
+    this.input = new Uint8Array(0);
     this.#inputAddr = 0n;
   }
 }

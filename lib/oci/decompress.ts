@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Inflater } from "../runtime/inflater.ts";
 import { GzipInflater } from "../runtime/zlib.ts";
 import { IsalInflater } from "../../ffi/isal.ts";
 import { ZSTD_OUT_SIZE, ZstdDecompressor } from "../../ffi/zstd.ts";
@@ -94,7 +95,7 @@ function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
  * after the last one is still read (so that the blob is verified) and ignored.
  */
 async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
-  const z = IsalInflater.create() ?? new GzipInflater();
+  const z: Inflater = IsalInflater.create() ?? new GzipInflater();
   const buffer = outputBuffers(GZIP_OUT, reuse);
   let out: Uint8Array | null = null;
   try {

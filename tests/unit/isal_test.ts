@@ -9,10 +9,9 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { IsalInflater } from "../../ffi/isal.ts";
 import { decompress } from "../../lib/oci/decompress.ts";
+import type { Inflater } from "../../lib/runtime/inflater.ts";
 import { GzipInflater } from "../../lib/runtime/zlib.ts";
 import { gen } from "../helpers/oci.ts";
-
-type Inflater = IsalInflater | GzipInflater;
 
 /** Inflates `data` fed in `chunk`-byte pieces into `outSize`-byte buffers: "ok <size> <sha256>" or "error". */
 function inflateAll(z: Inflater, data: Uint8Array, chunk: number, outSize: number): string {
