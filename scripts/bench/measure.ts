@@ -38,24 +38,19 @@ export async function best(n: number, run: () => Promise<Measurement>): Promise<
 }
 
 /**
- * The best of `n` runs each of `ours` and `theirs`, taken in turns (ours, theirs, ours, …). The
- * disk's speed drifts during a bench, so two tools compared in one run should meet the same
- * conditions, not one the first minute and the other the next.
+ * The best of `n` runs of each tool, taken in turns (ours, theirs, ours, …): the disk's speed
+ * drifts during a bench, so tools compared in one run should meet the same conditions, not one
+ * the first minute and another the next. Bests are in the order of `tools`.
  */
-export async function bestAlternating(
-  n: number,
-  ours: () => Promise<Measurement>,
-  theirs: () => Promise<Measurement>,
-): Promise<{ ours: Measurement; theirs: Measurement }> {
-  let a: Measurement | null = null;
-  let b: Measurement | null = null;
+export async function bestInTurns(n: number, ...tools: (() => Promise<Measurement>)[]): Promise<Measurement[]> {
+  const bests: (Measurement | null)[] = tools.map(() => null);
   for (let i = 0; i < n; i++) {
-    const x = await ours();
-    if (!a || x.seconds < a.seconds) a = x;
-    const y = await theirs();
-    if (!b || y.seconds < b.seconds) b = y;
+    for (const [t, run] of tools.entries()) {
+      const m = await run();
+      if (!bests[t] || m.seconds < bests[t].seconds) bests[t] = m;
+    }
   }
-  return { ours: a!, theirs: b! };
+  return bests as Measurement[];
 }
 
 /** The argv that runs bootcfs: `$BOOTCFS_BIN` when set, else `deno run main.ts`. */

@@ -1,11 +1,12 @@
 /**
- * Bench: OCI import. The Debian OS image of `debian.ts` (four gzip layers) is pulled into an empty sha512 insecure
- * repository on a fresh ext4 loop mount (one per run), against, in the same run: the hashing floor (gunzip +
- * sha256 of compressed and uncompressed data + fs-verity sha512 of every file, our own readers, no
- * writes), `skopeo copy --dest-decompress oci:… dir:…`, and `ostree commit` of the unpacked tree
- * into a bare repository. Also: a second pull of the same image, peak memory, and the import and
- * skopeo's copy again on an ext4 image in RAM, where our final syncfs costs nothing (this
- * machine's disk writes ~275 MB/s, so making 800 MiB durable takes about 3 s by itself).
+ * Bench: OCI import. The Debian OS image of `debian.ts` (four gzip layers) is pulled into an empty
+ * sha512 insecure repository on a fresh ext4 loop mount (one per run), against, in the same run:
+ * the hashing floor (gunzip + sha256 of compressed and uncompressed data + fs-verity sha512 of
+ * every file, our own readers, no writes), `skopeo copy --dest-decompress oci:… dir:…`, the same
+ * work by native tools (native-import.sh), and `ostree commit` of the unpacked tree into a bare
+ * repository. Also: a second pull of the same image, peak memory, and the import and the
+ * references again on an ext4 image in RAM, where our final syncfs costs nothing (this machine's
+ * disk writes ~275 MB/s, so making 800 MiB durable takes about 3 s by itself).
  *
  * `deno run -A scripts/bench/oci.ts --floor LAYOUT` runs the floor alone (what the bench times).
  */
@@ -15,7 +16,7 @@ import { decompress } from "../../lib/oci/decompress.ts";
 import { readFileChunks, readTar } from "../../lib/tar/mod.ts";
 import { createLoopFs } from "../../tests/helpers/fs.ts";
 import { debianLayout } from "./debian.ts";
-import { bestAlternating, bootcfsArgv, measure, type Measurement } from "./measure.ts";
+import { bestInTurns, bootcfsArgv, measure, type Measurement } from "./measure.ts";
 import type { BenchSection } from "./row.ts";
 
 async function* hashed(src: AsyncIterable<Uint8Array>, h: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
@@ -57,13 +58,13 @@ async function unpack(layout: string, dest: string): Promise<void> {
   for (const l of manifest.layers) await measure("tar", ["-xzf", blob(l.digest), "-C", dest]);
 }
 
-/** The OCI import rows. */
 /**
- * Our import into an empty repository and skopeo's copy, best of two each, in turns, every run on
- * a fresh ext4 loop mount of its own whose image lives in `dir` (skopeo slows down by half as
- * its filesystem fills: 4.7, 5.5, 7.2 s for three copies into one); then the no-op re-import.
+ * Our import into an empty repository, skopeo's copy, and the same work by native tools
+ * (native-import.sh), best of two each, in turns, every run on a fresh ext4 loop mount of its own
+ * whose image lives in `dir` (skopeo slows down by half as its filesystem fills: 4.7, 5.5, 7.2 s
+ * for three copies into one); then the no-op re-import.
  */
-async function importVsSkopeo(layout: string, mib: number, dir?: string) {
+async function importVsReferences(layout: string, mib: number, dir?: string) {
   const [bin, pre] = bootcfsArgv();
   const sizeMiB = Math.max(3072, Math.ceil(mib * 3));
   const onFreshFs = async <T>(f: (mnt: string) => Promise<T>): Promise<T> => {
@@ -86,8 +87,13 @@ async function importVsSkopeo(layout: string, mib: number, dir?: string) {
       await settle(layout);
       return await measure("skopeo", ["copy", "-q", "--dest-decompress", `oci:${layout}:bench`, `dir:${mnt}/skopeo`]);
     });
-  const r = await bestAlternating(2, ours, skopeo);
-  return { first: r.ours, second: second!, skopeo: r.theirs };
+  const native = () =>
+    onFreshFs(async (mnt) => {
+      await settle(layout);
+      return await measure("bash", [new URL("native-import.sh", import.meta.url).pathname, layout, `${mnt}/native`]);
+    });
+  const [first, skopeoRun, nativeRun] = await bestInTurns(2, ours, skopeo, native);
+  return { first, second: second!, skopeo: skopeoRun, native: nativeRun };
 }
 
 /** Flushes what earlier steps wrote and warms the page cache with the layout's blobs. */
@@ -103,10 +109,10 @@ export const bench: BenchSection = async () => {
   const floorRun = await measure(Deno.execPath(), ["run", "-A", "--quiet", self, "--floor", layout]);
   const files = Number(floorRun.stdout.trim());
 
-  const disk = await importVsSkopeo(layout, mib);
+  const disk = await importVsReferences(layout, mib);
   // The same on an ext4 image in RAM: what is left once the disk is out of the way. Our import
   // waits until its data is on disk (syncfs before objects are named); skopeo never syncs.
-  const ram = await importVsSkopeo(layout, mib, "/dev/shm");
+  const ram = await importVsReferences(layout, mib, "/dev/shm");
 
   await using fs = await createLoopFs("ext4", { sizeMiB: Math.max(3072, Math.ceil(mib * 3)) });
   const mnt = fs.mountPoint;
@@ -142,6 +148,15 @@ export const bench: BenchSection = async () => {
       reference: ram.skopeo.seconds,
       referenceName: "skopeo copy oci: dir:",
       note: `ours ${peak(ram.first)}; no disk wait for our syncfs`,
+    },
+    {
+      name: `oci pull vs the work it cannot skip, by native tools`,
+      ours: disk.first.seconds,
+      reference: disk.native.seconds,
+      referenceName: "igzip+openssl sha256×2+tar -x, fsverity digest",
+      note: `native-import.sh: no splitstreams, no EROFS; in RAM: ours ${ram.first.seconds.toFixed(2)} s, native ${
+        ram.native.seconds.toFixed(2)
+      } s`,
     },
     {
       name: `oci pull vs ostree commit of the unpacked tree`,

@@ -10,7 +10,7 @@ import { Repository } from "../../lib/repository/mod.ts";
 import { createLoopFs, run } from "../../tests/helpers/fs.ts";
 import { startRegistry } from "../../tests/helpers/rig.ts";
 import { debianLayout } from "./debian.ts";
-import { best, bestAlternating, bootcfsArgv, measure, type Measurement } from "./measure.ts";
+import { best, bestInTurns, bootcfsArgv, measure, type Measurement } from "./measure.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
 
 function initRepo(path: string): void {
@@ -91,7 +91,7 @@ export const bench: BenchSection = async (scratch) => {
       return await f(ext4.mountPoint);
     };
     let again: Measurement | undefined;
-    const { ours, theirs: reference } = await bestAlternating(
+    const [ours, reference] = await bestInTurns(
       2,
       () =>
         onFreshFs(async (mnt) => {
