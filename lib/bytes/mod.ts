@@ -31,3 +31,12 @@ export async function collect(src: AsyncIterable<Uint8Array> | Iterable<Uint8Arr
   for await (const c of src) parts.push(c.slice());
   return concat(parts);
 }
+
+/**
+ * The string with one char per byte of `bytes` (Latin-1), for up to some 64 KiB. `apply` and not a
+ * spread: spreading a typed array walks its iterator, an allocation per byte, which the EROFS
+ * writer paid 80 MiB of garbage for on a 19k-file image.
+ */
+export function charCodes(bytes: Uint8Array): string {
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
+}

@@ -6,6 +6,7 @@
  * @module
  */
 import { type Digest, parseDigest } from "../oci/digest.ts";
+import { charCodes } from "../bytes/mod.ts";
 
 /** One layer record of `layers.json`. */
 export interface StorageLayer {
@@ -163,7 +164,7 @@ export function parseImagesJson(bytes: Uint8Array, file = "images.json"): Storag
  */
 export function bigDataFileName(key: string): string {
   if (/^[.0-9a-z]*$/.test(key)) return key;
-  return "=" + btoa(String.fromCharCode(...new TextEncoder().encode(key)));
+  return "=" + btoa(charCodes(new TextEncoder().encode(key)));
 }
 
 /** The big-data key of an image's config: `sha256:<image id>` (the image id is the config digest). */

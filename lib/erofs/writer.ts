@@ -56,6 +56,7 @@ import {
   XATTR_USER_WHITEOUTS,
   xxh32,
 } from "./format.ts";
+import { charCodes } from "../bytes/mod.ts";
 
 /** Options of {@link writeImage}. */
 export interface WriteOptions {
@@ -220,7 +221,7 @@ function contentXattrs(leaf: Leaf, into: Ino, version: FormatVersion, xattrs: Xa
   xattrs.set(
     into,
     XATTR_METACOPY,
-    c.kind === "external" ? String.fromCharCode(...metacopyValue(c.id.alg, c.id.digest)) : "",
+    c.kind === "external" ? charCodes(metacopyValue(c.id.alg, c.id.digest)) : "",
   );
   if (c.kind !== "sparse") {
     if (c.id.digest.length !== DIGEST_SIZE[c.id.alg]) throw new Error("object id has the wrong digest length");

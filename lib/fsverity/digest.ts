@@ -5,6 +5,7 @@
  * @module
  */
 import { libcrypto } from "../../ffi/crypto.ts";
+import { charCodes } from "../bytes/mod.ts";
 
 /** The hash algorithms of composefs repositories. */
 export type HashAlg = "sha256" | "sha512";
@@ -158,7 +159,9 @@ export function fsverityDigest(data: Uint8Array, alg: HashAlg): Uint8Array {
   return h.digest();
 }
 
-const HEX_CODES = [..."0123456789abcdef"].map((c) => c.charCodeAt(0));
+const HEX_CODES = new TextEncoder().encode("0123456789abcdef");
+/** Char codes of the hex being built: one buffer for every call, as each allocation is garbage. */
+const hexCodes = new Uint8Array(8192);
 
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
@@ -166,12 +169,11 @@ export function toHex(bytes: Uint8Array): string {
   let s = "";
   for (let start = 0; start < bytes.length; start += 4096) {
     const part = bytes.subarray(start, start + 4096);
-    const codes = new Array<number>(part.length * 2);
     for (let i = 0; i < part.length; i++) {
-      codes[2 * i] = HEX_CODES[part[i] >> 4];
-      codes[2 * i + 1] = HEX_CODES[part[i] & 15];
+      hexCodes[2 * i] = HEX_CODES[part[i] >> 4];
+      hexCodes[2 * i + 1] = HEX_CODES[part[i] & 15];
     }
-    s += String.fromCharCode(...codes);
+    s += charCodes(hexCodes.subarray(0, 2 * part.length));
   }
   return s;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { charCodes } from "../bytes/mod.ts";
 
 /** A user name and password (or registry token used as password). */
 export interface Credentials {
@@ -143,5 +144,5 @@ export function parseChallenge(header: string): Challenge | undefined {
 /** The value of an `Authorization: Basic` header. */
 export function basicAuthorization(creds: Credentials): string {
   const bytes = new TextEncoder().encode(`${creds.username}:${creds.password}`);
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+  return `Basic ${btoa(charCodes(bytes))}`;
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import type { HashAlg } from "../fsverity/digest.ts";
+import { charCodes } from "../bytes/mod.ts";
 
 /** A string whose char codes are bytes (0–255); see the module doc. */
 export type ByteString = string;
@@ -43,7 +44,7 @@ export function latin1Decode(bytes: Uint8Array): ByteString {
   if (plain) return cp1252.decode(bytes);
   let s = "";
   for (let i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    s += charCodes(bytes.subarray(i, i + 8192));
   }
   return s;
 }
