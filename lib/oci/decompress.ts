@@ -1,7 +1,8 @@
 /**
  * Layer decompression streams: gzip (ISA-L's igzip through FFI where libisal2 is installed, else
- * Deno's zlib-ng; every member), zstd (libzstd through FFI, every frame), or none; with a decompression-bomb guard on output size and compression ratio
- * (oci-and-boot.md §4.1, deno-notes.md §3).
+ * Deno's zlib-ng; every member), zstd (libzstd through FFI, every frame), or none; with a
+ * decompression-bomb guard on output size and compression ratio (oci-and-boot.md §4.1,
+ * deno-notes.md §3).
  *
  * @module
  */

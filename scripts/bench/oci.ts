@@ -16,7 +16,7 @@ import { decompress } from "../../lib/oci/decompress.ts";
 import { readFileChunks, readTar } from "../../lib/tar/mod.ts";
 import { createLoopFs } from "../../tests/helpers/fs.ts";
 import { debianLayout } from "./debian.ts";
-import { bestInTurns, bootcfsArgv, measure, type Measurement } from "./measure.ts";
+import { bestInTurns, bootcfsArgv, measure, type Measurement, onFreshExt4 } from "./measure.ts";
 import type { BenchSection } from "./row.ts";
 
 async function* hashed(src: AsyncIterable<Uint8Array>, h: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
@@ -61,16 +61,12 @@ async function unpack(layout: string, dest: string): Promise<void> {
 /**
  * Our import into an empty repository, skopeo's copy, and the same work by native tools
  * (native-import.sh), best of two each, in turns, every run on a fresh ext4 loop mount of its own
- * whose image lives in `dir` (skopeo slows down by half as its filesystem fills: 4.7, 5.5, 7.2 s
- * for three copies into one); then the no-op re-import.
+ * whose image lives in `dir`; then the no-op re-import.
  */
 async function importVsReferences(layout: string, mib: number, dir?: string) {
   const [bin, pre] = bootcfsArgv();
   const sizeMiB = Math.max(3072, Math.ceil(mib * 3));
-  const onFreshFs = async <T>(f: (mnt: string) => Promise<T>): Promise<T> => {
-    await using fs = await createLoopFs("ext4", { sizeMiB, dir });
-    return await f(fs.mountPoint);
-  };
+  const onFreshFs = <T>(f: (mnt: string) => Promise<T>) => onFreshExt4(sizeMiB, f, dir);
   const ociPull = (repo: string, name: string) =>
     measure(bin, [...pre, "--repo", repo, "--progress", "none", "oci", "pull", `oci:${layout}:bench`, "--name", name]);
   const ours = () =>

@@ -10,7 +10,7 @@ import { Repository } from "../../lib/repository/mod.ts";
 import { createLoopFs, run } from "../../tests/helpers/fs.ts";
 import { startRegistry } from "../../tests/helpers/rig.ts";
 import { debianLayout } from "./debian.ts";
-import { best, bestInTurns, bootcfsArgv, measure, type Measurement } from "./measure.ts";
+import { best, bestInTurns, bootcfsArgv, measure, type Measurement, onFreshExt4 } from "./measure.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
 
 function initRepo(path: string): void {
@@ -86,10 +86,7 @@ export const bench: BenchSection = async (scratch) => {
 
   {
     // Every run on a fresh ext4 loop mount of its own, in turns: the tools meet the same conditions.
-    const onFreshFs = async <T>(f: (mnt: string) => Promise<T>): Promise<T> => {
-      await using ext4 = await createLoopFs("ext4", { sizeMiB: Math.ceil(mib * 3) });
-      return await f(ext4.mountPoint);
-    };
+    const onFreshFs = <T>(f: (mnt: string) => Promise<T>) => onFreshExt4(Math.ceil(mib * 3), f);
     let again: Measurement | undefined;
     const [ours, reference] = await bestInTurns(
       2,
