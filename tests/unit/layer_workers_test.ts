@@ -117,7 +117,8 @@ Deno.test("layer workers: the calling thread takes one import, workers the other
     const failing = [0, 1].map(() =>
       workers.import(job(tmp.repo.path, bad.tar), chunks(bad.gz, 4096, bad.gz.length / 2))
     );
-    for (const f of failing) await assert.rejects(f, /does not match its digest/);
+    // Both awaited at once: the one that fails first must not wait unhandled for the other.
+    await Promise.all(failing.map((f) => assert.rejects(f, /does not match its digest/)));
     assert.deepEqual(tmp.repo.hasStream(`oci-layer-${sha256(bad.tar)}`), null);
   } finally {
     workers.terminate();
