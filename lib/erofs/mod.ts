@@ -4,7 +4,7 @@
  * @module
  */
 export * from "./format.ts";
-export { chooseVersion, writeImage, type WriteOptions } from "./writer.ts";
+export { chooseVersion, writeImage, writeImageTo, type WriteOptions } from "./writer.ts";
 export {
   imageObjects,
   ImageReader,

@@ -567,28 +567,75 @@ function placeInode(ino: Ino, pos: number, version: FormatVersion): number {
   return pos;
 }
 
+/** Bytes written by {@link writeImageTo}'s sink calls at most this large (the image is never held whole). */
+const WINDOW = 1 << 20;
+
+/**
+ * The image's bytes, kept only from `base` on: every write goes at or after the start of the last
+ * {@link reserve}d range (the writer lays out everything in ascending order), so what comes before
+ * it is final and goes to the sink. Offsets are absolute.
+ */
 class Out {
-  buf: Uint8Array;
-  view: DataView;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+  #sink: (chunk: Uint8Array) => void;
+  #size: number;
+  #base = 0;
+  #buf: Uint8Array;
+  #view: DataView;
+
+  constructor(size: number, window: number, sink: (chunk: Uint8Array) => void) {
+    this.#size = size;
+    this.#sink = sink;
+    this.#buf = new Uint8Array(Math.min(size, window));
+    this.#view = new DataView(this.#buf.buffer);
   }
+
+  /** Makes `[start, start + len)` writable, sending what lies before `start` when it is not. */
+  reserve(start: number, len: number): void {
+    const end = this.#base + this.#buf.length;
+    if (start + len <= end) return;
+    if (start < this.#base) throw new Error("internal error: EROFS image written out of order");
+    // Nothing was written at or after `start` yet: the window moves on to it, zeroed (the padding),
+    // sending zeros for any gap beyond its end.
+    while (this.#base < start) {
+      const n = Math.min(start - this.#base, this.#buf.length);
+      this.#sink(this.#buf.subarray(0, n));
+      this.#buf.fill(0, 0, n);
+      this.#base += n;
+    }
+    if (len > this.#buf.length) {
+      this.#buf = new Uint8Array(len);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+  }
+
+  /** Sends the rest of the image (zero-filled to its size). */
+  finish(): void {
+    this.reserve(this.#size, 0);
+    if (this.#size > this.#base) this.#sink(this.#buf.subarray(0, this.#size - this.#base));
+  }
+
   u8(o: number, v: number) {
-    this.buf[o] = v;
+    this.#buf[o - this.#base] = v;
   }
   u16(o: number, v: number) {
-    this.view.setUint16(o, v, true);
+    this.#view.setUint16(o - this.#base, v, true);
   }
   u32(o: number, v: number) {
-    this.view.setUint32(o, v >>> 0, true);
+    this.#view.setUint32(o - this.#base, v >>> 0, true);
   }
   u64(o: number, v: number) {
-    this.view.setBigUint64(o, BigInt.asUintN(64, BigInt(v)), true);
+    this.#view.setBigUint64(o - this.#base, BigInt.asUintN(64, BigInt(v)), true);
   }
   str(o: number, s: ByteString): number {
-    for (let i = 0; i < s.length; i++) this.buf[o + i] = s.charCodeAt(i);
+    const b = this.#buf, at = o - this.#base;
+    for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
     return o + s.length;
+  }
+  bytes(o: number, data: Uint8Array): void {
+    this.#buf.set(data, o - this.#base);
+  }
+  fill(v: number, start: number, end: number): void {
+    this.#buf.fill(v, start - this.#base, end - this.#base);
   }
 }
 
@@ -624,6 +671,7 @@ function iU(ino: Ino): number {
 
 function writeInode(out: Out, ino: Ino, version: FormatVersion, xattrBase: number, tableOffsets: number[]): void {
   let o = ino.offset;
+  out.reserve(o, (ino.compact ? 32 : 64) + ino.xattrSize + ino.tail);
   const st = ino.stat;
   const format = (ino.layout << 1) | (ino.compact ? 0 : 1);
   const icount = ino.xattrSize === 0 ? 0 : (ino.xattrSize - 12) / 4 + 1;
@@ -673,23 +721,24 @@ function writeInode(out: Out, ino: Ino, version: FormatVersion, xattrBase: numbe
   }
   const c = node.content;
   if (ino.tail === 0) return;
-  if (c.kind === "inline") out.buf.set(c.data.subarray(c.data.length - ino.tail), o);
+  if (c.kind === "inline") out.bytes(o, c.data.subarray(c.data.length - ino.tail));
   else if (c.kind === "symlink") out.str(o, c.target);
-  else if (ino.layout === LAYOUT_CHUNK_BASED) out.buf.fill(0xff, o, o + 4 * ino.chunkCount);
+  else if (ino.layout === LAYOUT_CHUNK_BASED) out.fill(0xff, o, o + 4 * ino.chunkCount);
 }
 
 function writeBlocks(out: Out, ino: Ino): void {
   const start = ino.blkaddr * BLOCK_SIZE;
+  out.reserve(start, ino.nblocks * BLOCK_SIZE);
   const node = ino.node;
   if (node instanceof Directory) {
     ino.dirSplit!.blocks.forEach(([s, e], i) => writeDirents(out, start + i * BLOCK_SIZE, ino.dirents, s, e));
     return;
   }
   const c = node.content;
-  if (c.kind === "inline") out.buf.set(c.data.subarray(0, c.data.length - ino.tail), start);
+  if (c.kind === "inline") out.bytes(start, c.data.subarray(0, c.data.length - ino.tail));
   else if (c.kind === "symlink") out.str(start, c.target);
   // A chunk index moved out of the inode fills its whole block with 0xff, whatever the chunk count (as C).
-  else if (ino.layout === LAYOUT_CHUNK_BASED) out.buf.fill(0xff, start, start + BLOCK_SIZE);
+  else if (ino.layout === LAYOUT_CHUNK_BASED) out.fill(0xff, start, start + BLOCK_SIZE);
 }
 
 /**
@@ -702,6 +751,20 @@ function writeBlocks(out: Out, ino: Ino): void {
  * ```
  */
 export function writeImage(root: Directory, opts: WriteOptions = {}): Uint8Array {
+  let image: Uint8Array = new Uint8Array(0);
+  emitImage(root, opts, Infinity, (whole) => image = whole);
+  return image;
+}
+
+/**
+ * {@link writeImage}, with the image handed to `sink` in order, in chunks of at most about 1 MiB
+ * that are only valid until `sink` returns: the image is never in memory whole.
+ */
+export function writeImageTo(root: Directory, sink: (chunk: Uint8Array) => void, opts: WriteOptions = {}): void {
+  emitImage(root, opts, WINDOW, sink);
+}
+
+function emitImage(root: Directory, opts: WriteOptions, window: number, sink: (chunk: Uint8Array) => void): void {
   const version = opts.version ?? 1;
   const xattrs = new XattrTable(version);
   const inodes = version === 2 ? collectV2(root, xattrs) : collectV1(root, version, xattrs);
@@ -727,7 +790,8 @@ export function writeImage(root: Directory, opts: WriteOptions = {}): Uint8Array
     block += ino.nblocks;
   }
   if (inodes[0].offset / 32 > 0xffff) throw new Error("root inode is beyond the reach of the superblock");
-  const out = new Out(block * BLOCK_SIZE);
+  const out = new Out(block * BLOCK_SIZE, window, sink);
+  out.reserve(0, INODES_START);
   const xattrBlk = version === 2 ? 0 : Math.floor(inodesEnd / BLOCK_SIZE);
 
   out.u32(0, COMPOSEFS_MAGIC);
@@ -750,7 +814,10 @@ export function writeImage(root: Directory, opts: WriteOptions = {}): Uint8Array
   out.u32(sb + 44, xattrBlk);
 
   for (const ino of inodes) writeInode(out, ino, version, xattrBlk * BLOCK_SIZE, tableOffsets);
-  table.forEach((x, i) => writeXattrEntry(out, tableOffsets[i], x));
+  table.forEach((x, i) => {
+    out.reserve(tableOffsets[i], entrySize(x));
+    writeXattrEntry(out, tableOffsets[i], x);
+  });
   for (const ino of inodes) if (ino.nblocks > 0) writeBlocks(out, ino);
-  return out.buf;
+  out.finish();
 }

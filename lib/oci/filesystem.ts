@@ -7,7 +7,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { close, read } from "../../ffi/libc.ts";
-import { writeImage } from "../erofs/mod.ts";
+import { writeImageTo } from "../erofs/mod.ts";
 import { ContextError } from "../error/mod.ts";
 import {
   effectiveFormats,
@@ -187,7 +187,7 @@ export function commitImages(repo: Repository, root: Directory): Map<ErofsFormat
   const f = effectiveFormats(repo.meta);
   const ids = new Map<ErofsFormat, ObjectId>();
   for (const version of [f.default, ...[...f.extra].sort((a, b) => a - b)]) {
-    if (!ids.has(version)) ids.set(version, repo.writeImage(writeImage(root, { version })));
+    if (!ids.has(version)) ids.set(version, repo.writeImage((write) => writeImageTo(root, write, { version })));
   }
   return ids;
 }

@@ -593,23 +593,53 @@ export class Repository {
 
   /** Stores the content of a stream of chunks as an object, hashing while copying. */
   async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<Stored> {
+    const w = this.#objectWriter();
+    try {
+      for await (const chunk of source) w.write(chunk);
+      return w.commit();
+    } catch (e) {
+      w.abort();
+      throw e;
+    }
+  }
+
+  /**
+   * Stores what `produce` writes, in order, as an object: each chunk goes to disk (and the hash)
+   * when written, so the content is never held whole.
+   */
+  ensureObjectWritten(produce: (write: (chunk: Uint8Array) => void) => void): Stored {
+    const w = this.#objectWriter();
+    try {
+      produce((chunk) => w.write(chunk));
+      return w.commit();
+    } catch (e) {
+      w.abort();
+      throw e;
+    }
+  }
+
+  /** A new object written chunk by chunk: `commit` names it; `abort` (also after a failed `commit`) drops it. */
+  #objectWriter(): { write(chunk: Uint8Array): void; commit(): Stored; abort(): void } {
     this.checkWritable();
     const s = this.#staging();
     const h = this.#takeHasher();
-    try {
-      let size = 0;
-      for await (const chunk of source) {
+    let size = 0;
+    return {
+      write: (chunk) => {
         writeAll(s.fd, chunk, "new object");
         h?.update(chunk);
         size += chunk.length;
-      }
-      return this.#commit(s, h ? h.digest() : null, size);
-    } catch (e) {
-      this.#cleanup(s);
-      throw e;
-    } finally {
-      this.#releaseHasher(h);
-    }
+      },
+      commit: () => {
+        const stored = this.#commit(s, h ? h.digest() : null, size);
+        this.#releaseHasher(h);
+        return stored;
+      },
+      abort: () => {
+        this.#cleanup(s);
+        this.#releaseHasher(h);
+      },
+    };
   }
 
   /**
@@ -961,10 +991,13 @@ export class Repository {
 
   // ---- images -----------------------------------------------------------------------------------
 
-  /** Stores an EROFS image: object, `images/<hex>`, and `images/refs/<name>` when given. */
-  writeImage(image: Uint8Array, name?: string): ObjectId {
+  /**
+   * Stores an EROFS image: object, `images/<hex>`, and `images/refs/<name>` when given. The image is
+   * its bytes, or what a producer writes (see {@link ensureObjectWritten}).
+   */
+  writeImage(image: Uint8Array | ((write: (chunk: Uint8Array) => void) => void), name?: string): ObjectId {
     if (name !== undefined) checkRefName(name);
-    const { id } = this.ensureObject(image);
+    const { id } = image instanceof Uint8Array ? this.ensureObject(image) : this.ensureObjectWritten(image);
     this.sync();
     this.#symlink(`images/${id}`, `objects/${objectSubpath(id)}`);
     if (name !== undefined) this.#symlink(`images/refs/${name}`, `images/${id}`);

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseDumpfile } from "../../lib/dumpfile/mod.ts";
 import { dumpfileText } from "../../lib/dumpfile/write.ts";
-import { chooseVersion, type FormatVersion, writeImage } from "../../lib/erofs/mod.ts";
+import { chooseVersion, type FormatVersion, writeImage, writeImageTo } from "../../lib/erofs/mod.ts";
+import { concat } from "../../lib/bytes/mod.ts";
 import { dumpImage } from "../../lib/erofs/dump.ts";
 import { imageObjects, ImageReader, readImage } from "../../lib/erofs/reader.ts";
 import { fsverityDigest, toHex } from "../../lib/fsverity/digest.ts";
@@ -255,6 +256,19 @@ Deno.test("writer is deterministic and leaves its input untouched", () => {
   const a = writeImage(root, { version: 1 });
   assert.deepStrictEqual(dumpfileText(root), before);
   assert.deepStrictEqual(digest(writeImage(root, { version: 1 })), digest(a));
+});
+
+Deno.test("writeImageTo streams the same bytes as writeImage, in chunks of about 1 MiB", () => {
+  // Big enough (several MiB) that the writer's window moves on many times, in every version.
+  for (const version of [0, 1, 2] as const) {
+    const root = randomTree(7, { v2: version === 2, entries: 12_000 });
+    const whole = writeImage(root, { version });
+    const chunks: Uint8Array[] = [];
+    writeImageTo(root, (c) => chunks.push(c.slice()), { version });
+    assert.ok(chunks.length > 2, `V${version}: ${whole.length} bytes in ${chunks.length} chunks`);
+    assert.ok(chunks.every((c) => c.length > 0 && c.length <= 1 << 20), `V${version}: chunk sizes`);
+    assert.deepStrictEqual(digest(concat(chunks)), digest(whole), `V${version}`);
+  }
 });
 
 Deno.test("writer refuses hardlinked whiteouts", () => {

@@ -95,6 +95,34 @@ Deno.test("open: insecure detected and logged; newer/incompatible refused; unkno
   assert.throws(() => Repository.open(path), /before 0\.7/);
 });
 
+Deno.test("an object whose producer fails leaves nothing behind; one written in pieces is stored once", async () => {
+  await using dir = await scratchDir();
+  using repo = init(`${dir.path}/repo`);
+  const data = alnum(10_000, 5);
+  repo.ensureObject(alnum(100, 6)); // objects/ and its directory fd exist before the count
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = fds();
+  assert.throws(
+    () =>
+      repo.ensureObjectWritten((write) => {
+        write(data.subarray(0, 5000));
+        throw new Error("producer failed");
+      }),
+    /producer failed/,
+  );
+  assert.equal(fds(), before, "the staging file is closed");
+  repo.sync();
+  const files = (d: string): string[] =>
+    [...Deno.readDirSync(d)].flatMap((e) => e.isDirectory ? files(`${d}/${e.name}`) : [`${d}/${e.name}`]);
+  assert.equal(files(`${repo.path}/objects`).length, 1, "only the first object");
+  const id = repo.writeImage((write) => {
+    write(data.subarray(0, 4096));
+    write(data.subarray(4096));
+  }, "written");
+  assert.equal(id, repo.ensureObject(data).id);
+  assert.deepEqual(Deno.readFileSync(`${repo.path}/images/refs/written`), data);
+});
+
 Deno.test("objects from bytes, streams and files are named by their fs-verity digest (checked with fsverity digest)", async () => {
   await using dir = await scratchDir();
   for (const alg of ["sha256", "sha512"] as const) {
@@ -117,6 +145,10 @@ Deno.test("objects from bytes, streams and files are named by their fs-verity di
       };
       const b = await repo.ensureObjectFromStream(pieces());
       assert.deepEqual([b.id, b.method, b.size], [a.id, "present", data.length]);
+      const c = repo.ensureObjectWritten((write) => {
+        for (let o = 0; o < data.length; o += 777) write(data.subarray(o, o + 777));
+      });
+      assert.deepEqual([c.id, c.method, c.size], [a.id, "present", data.length]);
     }
     const file = `${dir.path}/input-${alg}`;
     Deno.writeFileSync(file, alnum(2_000_000, 9));
