@@ -30,6 +30,7 @@ export { decodeTag, encodeTag, type LinkKind, relativeTarget } from "./names.ts"
 export {
   type InitOptions,
   type OpenOptions,
+  type Producer,
   readAllFd,
   Repository,
   type Stored,

@@ -73,6 +73,9 @@ import { type ObjectId, objectIdFromBytes, objectSubpath } from "./objectid.ts";
 /** How an object came to be in the repository. */
 export type StoreMethod = "copied" | "reflinked" | "hardlinked" | "present";
 
+/** Content written in order, chunk by chunk, through `write` (a chunk may be reused once `write` returns). */
+export type Producer = (write: (chunk: Uint8Array) => void) => void;
+
 /** Result of storing an object. */
 export interface Stored {
   id: ObjectId;
@@ -607,7 +610,7 @@ export class Repository {
    * Stores what `produce` writes, in order, as an object: each chunk goes to disk (and the hash)
    * when written, so the content is never held whole.
    */
-  ensureObjectWritten(produce: (write: (chunk: Uint8Array) => void) => void): Stored {
+  ensureObjectWritten(produce: Producer): Stored {
     const w = this.#objectWriter();
     try {
       produce((chunk) => w.write(chunk));
@@ -995,7 +998,7 @@ export class Repository {
    * Stores an EROFS image: object, `images/<hex>`, and `images/refs/<name>` when given. The image is
    * its bytes, or what a producer writes (see {@link ensureObjectWritten}).
    */
-  writeImage(image: Uint8Array | ((write: (chunk: Uint8Array) => void) => void), name?: string): ObjectId {
+  writeImage(image: Uint8Array | Producer, name?: string): ObjectId {
     if (name !== undefined) checkRefName(name);
     const { id } = image instanceof Uint8Array ? this.ensureObject(image) : this.ensureObjectWritten(image);
     this.sync();
