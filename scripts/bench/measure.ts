@@ -28,30 +28,31 @@ export async function measure(
   return { seconds, peakMiB: Number(err[err.length - 1]) / 1024, stdout: new TextDecoder().decode(r.stdout) };
 }
 
-/** The best (lowest-time) of `n` runs, so one noisy run does not decide the ratio. */
+/**
+ * The best (lowest-time) of `n` runs, so one noisy run does not decide the ratio; its `peakMiB` is
+ * the highest of all of them, as a memory limit holds for every run, not for the fastest.
+ */
 export async function best(n: number, run: () => Promise<Measurement>): Promise<Measurement> {
-  let b: Measurement | null = null;
-  for (let i = 0; i < n; i++) {
-    const m = await run();
-    if (!b || m.seconds < b.seconds) b = m;
-  }
-  return b!;
+  return (await bestInTurns(n, run))[0];
 }
 
 /**
  * The best of `n` runs of each tool, taken in turns (ours, theirs, ours, …): the disk's speed
  * drifts during a bench, so tools compared in one run should meet the same conditions, not one
- * the first minute and another the next. Bests are in the order of `tools`.
+ * the first minute and another the next. Bests are in the order of `tools`, each with the highest
+ * `peakMiB` of its tool's runs (see {@link best}).
  */
 export async function bestInTurns(n: number, ...tools: (() => Promise<Measurement>)[]): Promise<Measurement[]> {
   const bests: (Measurement | null)[] = tools.map(() => null);
+  const peaks = tools.map(() => 0);
   for (let i = 0; i < n; i++) {
     for (const [t, run] of tools.entries()) {
       const m = await run();
+      peaks[t] = Math.max(peaks[t], m.peakMiB);
       if (!bests[t] || m.seconds < bests[t].seconds) bests[t] = m;
     }
   }
-  return bests as Measurement[];
+  return bests.map((b, t) => ({ ...b!, peakMiB: peaks[t] }));
 }
 
 /**

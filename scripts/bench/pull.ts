@@ -111,8 +111,8 @@ export const bench: BenchSection = async (scratch) => {
       ours: ours.seconds,
       reference: reference.seconds,
       referenceName: "podman pull (overlay)",
-      note: `peak ${ours.peakMiB.toFixed(0)} vs ${reference.peakMiB.toFixed(0)} MiB (goal < 150); ext4 loop; ` +
-        `goal speed ratio ≥ 2`,
+      note: `peak ${ours.peakMiB.toFixed(0)} vs ${reference.peakMiB.toFixed(0)} MiB (goal < 150 MB = 143 MiB); ` +
+        `ext4 loop; goal speed ratio ≥ 2`,
     });
     rows.push({
       name: "re-pull (no-op)",
