@@ -8,6 +8,7 @@
 import { importStorageLayer } from "../cstor/import.ts";
 import { ContainersStorage } from "../cstor/store.ts";
 import { Repository } from "../repository/mod.ts";
+import { fullGc } from "../runtime/gc.ts";
 import { decompressLayer } from "./decompress.ts";
 import { importLayer, type LayerImportResult } from "./layer_import.ts";
 import type { LayerJob } from "./layer_messages.ts";
@@ -27,17 +28,24 @@ export async function runLayerJob(
   helper?: HelperSlot,
   onStored?: () => void,
 ): Promise<LayerImportResult> {
-  using repo = Repository.open(job.repoPath);
-  if (job.kind === "storage") {
-    // The caller holds the storage's locks too; shared locks, so this does not wait on them.
-    const store = await ContainersStorage.open(job.storeRoot, { driver: job.driver });
-    using _ = await store.lock();
-    return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy });
+  try {
+    using repo = Repository.open(job.repoPath);
+    if (job.kind === "storage") {
+      // The caller holds the storage's locks too; shared locks, so this does not wait on them.
+      const store = await ContainersStorage.open(job.storeRoot, { driver: job.driver });
+      using _ = await store.lock();
+      return await importStorageLayer(repo, store, job.layer, { zeroCopy: job.zeroCopy });
+    }
+    if (job.location) blob = counting(await openBlobLocation(job.location), onRead);
+    if (!blob) throw new Error("a blob layer job needs its blob");
+    // Reusing the decompression buffers is safe: importLayer is done with each chunk before it asks
+    // for the second one after it (see decompressLayer).
+    const tar = decompressLayer(blob, job.mediaType, job.limits, { reuseBuffers: true });
+    return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId, helper, onStored });
+  } finally {
+    // Much of a layer's garbage outlives two scavenges (chunks held across awaits, the stream's
+    // headers), and V8 would carry it into the thread's next import until its heap doubles; the
+    // peak of a pull is near the end of its last layer (measured: 5–9 MiB lower, ~15 ms a layer).
+    fullGc();
   }
-  if (job.location) blob = counting(await openBlobLocation(job.location), onRead);
-  if (!blob) throw new Error("a blob layer job needs its blob");
-  // Reusing the decompression buffers is safe: importLayer is done with each chunk before it asks
-  // for the second one after it (see decompressLayer).
-  const tar = decompressLayer(blob, job.mediaType, job.limits, { reuseBuffers: true });
-  return await importLayer(repo, job.diffId, tar, { verifyDiffId: job.verifyDiffId, helper, onStored });
 }

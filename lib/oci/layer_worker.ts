@@ -84,8 +84,6 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     run(m.jobId, m.job, box, slot).finally(() => {
       inboxes.delete(m.jobId);
       slot.close();
-      // A layer's garbage goes before the next import allocates (see layer_workers.ts).
-      fullGc();
     });
   } else if (m.type === "helper") {
     helper.attach(m.port);
