@@ -22,6 +22,7 @@ const lib = Deno.dlopen(
     syncfs: { parameters: ["i32"], result: "i32" },
     malloc_trim: { parameters: ["usize"], result: "i32" },
     mallopt: { parameters: ["i32", "i32"], result: "i32" },
+    madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
     flock: { parameters: ["i32", "i32"], result: "i32" },
     ioctl_ptr: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
     ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
@@ -251,6 +252,23 @@ export function limitMallocArenas(n: number): boolean {
 /** malloc_trim(3): hands memory that is free in every malloc arena back to the kernel. */
 export function mallocTrim(): void {
   lib.symbols.malloc_trim(0n);
+}
+
+const MADV_DONTNEED = 4;
+
+/**
+ * Drops this process's page-table entries of the executable, file-backed mappings of `library`
+ * (the start of a file name in /proc/self/maps): code touched once, by an initialisation, stops counting in
+ * resident memory, and code still in use is faulted back in from the page cache. Only r-xp
+ * mappings: text is never written, so nothing is lost (writable or relocated data would be).
+ */
+export function dropLibraryText(library: string): void {
+  for (const line of Deno.readTextFileSync("/proc/self/maps").split("\n")) {
+    const [range, perms, , , , path] = line.split(/\s+/);
+    if (perms !== "r-xp" || !path?.includes(`/${library}`)) continue;
+    const [start, end] = range.split("-").map((h) => BigInt(`0x${h}`));
+    lib.symbols.madvise(Deno.UnsafePointer.create(start), end - start, MADV_DONTNEED);
+  }
 }
 
 /**

@@ -40,6 +40,9 @@ Deno.test("digest: same lines as `fsverity digest` for edge sizes, a multi-level
       // The node:crypto fallback for systems without libcrypto gives the same digests.
       const fallback = await bootcfs(["digest", "--hash", alg, ...files], { env: { BOOTCFS_NO_LIBCRYPTO: "1" } });
       assert.equal(fallback.stdout, expected);
+      // So do OpenSSL's block-by-block SHA-512 where ipsec-mb's lanes are not used.
+      const serial = await bootcfs(["digest", "--hash", alg, ...files], { env: { BOOTCFS_NO_IPSEC_MB: "1" } });
+      assert.equal(serial.stdout, expected);
     }
   } finally {
     Deno.removeSync(dir, { recursive: true });
