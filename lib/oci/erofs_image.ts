@@ -10,6 +10,7 @@ import type { Digest } from "./digest.ts";
 import { commitImages, createFilesystem } from "./filesystem.ts";
 import { fullGc } from "../runtime/gc.ts";
 import { mallocTrim } from "../../ffi/libc.ts";
+import type { EntryLog } from "../tree/entry_log.ts";
 import { type ImageRefs, OciImage, writeConfigStream, writeManifestStream } from "./store.ts";
 
 /** What {@link ensureComposefsErofs} produced. */
@@ -23,14 +24,16 @@ export interface ErofsCommit {
 
 /**
  * Merges the layers (config diff_id order), applies the OCI transform and commits the EROFS image
- * in every format the repository keeps. Returns the default-format id and the config refs to record
+ * in every format the repository keeps; layers with an entry log (from their import just now) are
+ * not read back. Returns the default-format id and the config refs to record
  * (V0 and V1 share the Epoch1 key; upstream looks V0 up under its own number and fails).
  */
 export async function commitLayers(
   repo: Repository,
   layerVerities: ObjectId[],
+  entryLogs?: (EntryLog | undefined)[],
 ): Promise<{ imageId: ObjectId; refs: ImageRefs }> {
-  const root = await createFilesystem(repo, layerVerities);
+  const root = await createFilesystem(repo, layerVerities, { entryLogs });
   // The layers' parsing garbage, collected and handed back before the image writer allocates.
   fullGc();
   mallocTrim();

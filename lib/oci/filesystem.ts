@@ -21,6 +21,7 @@ import { type Chunk, contentType, INLINE_CONTENT_MAX, SplitStream } from "../spl
 import { type ByteSource, READ_SIZE, readTar } from "../tar/mod.ts";
 import { countLinks, type Directory, EMPTY_FILE, type LeafContent } from "../tree/tree.ts";
 import { layerEntry, LayerMergeError, LayerMerger } from "../tree/merge.ts";
+import { type EntryLog, readEntryLog } from "../tree/entry_log.ts";
 import { transformForOci, type XattrMode } from "../tree/transform.ts";
 
 /** Content type of layer splitstreams. */
@@ -35,6 +36,12 @@ export interface CreateFilesystemOptions {
   verifyDiffIds?: string[];
   /** xattrs kept by the OCI transform; default `allowlist-only`. */
   xattrs?: XattrMode;
+  /**
+   * The entries of some layers as their import just parsed them (same order as the layers;
+   * undefined where a layer's splitstream must be read): trusted like the import itself, they
+   * spare reading the layer back. Not with `verifyDiffIds`.
+   */
+  entryLogs?: (EntryLog | undefined)[];
 }
 
 /**
@@ -157,6 +164,10 @@ export async function createFilesystem(
   if (diffIds && diffIds.length !== layerVerities.length) {
     throw new Error(`${diffIds.length} diff_ids given for ${layerVerities.length} layers`);
   }
+  const logs = opts.entryLogs ?? [];
+  if (diffIds && logs.some((l) => l)) {
+    throw new Error("layers read from entry logs cannot have their diff_ids verified");
+  }
   const merger = new LayerMerger();
   for (const [i, verity] of layerVerities.entries()) {
     const name = diffIds?.[i] ?? `${i + 1} (${verity})`;
@@ -169,7 +180,11 @@ export async function createFilesystem(
     merger.beginLayer(name);
     let digest: string;
     try {
-      digest = await mergeLayer(repo, verity, merger, diffIds !== undefined);
+      const log = logs[i];
+      if (log) {
+        for (const { meta, file } of readEntryLog(log, repo.alg)) merger.apply(layerEntry(meta, file));
+        digest = "";
+      } else digest = await mergeLayer(repo, verity, merger, diffIds !== undefined);
     } catch (e) {
       if (e instanceof LayerMergeError) throw e;
       throw new ContextError(`layer ${name}`, e);

@@ -10,7 +10,8 @@ import { createHash } from "node:crypto";
 import { Sha256Stream } from "../../ffi/crypto.ts";
 import { addStats, emptyStats, type ImportStats } from "../cstor/import.ts";
 import type { Digest } from "./digest.ts";
-import type { ObjectId, Repository, StoreMethod } from "../repository/mod.ts";
+import { type ObjectId, objectIdBytes, type Repository, type StoreMethod } from "../repository/mod.ts";
+import { type EntryLog, EntryLogWriter } from "../tree/entry_log.ts";
 import { type TarLimits, tarSegments } from "../tar/mod.ts";
 import { CONTENT_TYPE, layerContentId } from "./store.ts";
 import type { HelperSlot } from "./store_helper.ts";
@@ -41,6 +42,8 @@ export interface LayerImportResult {
   /** True when `oci-layer-<diff_id>` already existed: nothing was read. */
   alreadyPresent: boolean;
   stats: ImportStats;
+  /** The layer's entries as imported (absent when it was present already): the merge's input. */
+  entries?: EntryLog;
 }
 
 /** Adds one stored object to `stats` the way composefs-rs's `ImportStats` counts it. */
@@ -120,9 +123,13 @@ export async function importLayer(
   if (verify && !diffId.startsWith("sha256:")) throw new Error(`diff_id ${diffId} is not a sha256 digest`);
   const h = hashing(tar);
   const w = repo.createStreamWriter(CONTENT_TYPE.layer);
-  const out = new StreamOrder(w, (s) => countObject(stats, s.method, s.size));
+  const log = new EntryLogWriter(repo.alg);
+  const out = new StreamOrder(w, (s) => {
+    countObject(stats, s.method, s.size);
+    log.object(objectIdBytes(s.id));
+  });
   try {
-    for await (const seg of tarSegments(h.stream, opts.limits)) {
+    for await (const seg of tarSegments(h.stream, opts.limits, (e, content) => log.entry(e, content))) {
       if (seg.type === "inline") {
         // The decompressor reuses its buffers.
         out.inline(seg.bytes, true);
@@ -153,5 +160,5 @@ export async function importLayer(
   }
   const id = repo.writeStream(w, contentId, opts.name);
   stats.layers++;
-  return { id, alreadyPresent: false, stats };
+  return { id, alreadyPresent: false, stats, entries: log.finish() };
 }

@@ -10,6 +10,7 @@ import type { StorageDriver } from "../cstor/store.ts";
 import type { DecompressLimits } from "./decompress.ts";
 import type { Digest } from "./digest.ts";
 import type { BlobLocation } from "./source.ts";
+import type { EntryLog } from "../tree/entry_log.ts";
 
 /** One layer to import: the worker opens the repository (and the storage) itself. */
 export type LayerJob = BlobLayerJob | StorageLayerJob;
@@ -57,9 +58,10 @@ export type ToWorker =
  * Worker → main thread, about job `jobId`: `reading` when the import first wants bytes (a layer
  * found present wants none, so the blob is not read at all), one ack per chunk taken — handing
  * back the buffer of a chunk the import is done with, for the next chunk to be copied into —
- * `stored` when it only waits for the disk (the worker can take the next job), then the result. A
- * job that reads its blob's location itself reports the bytes read instead (`read`, for
- * progress). A worker lent as a helper says `helped` when that import no longer needs it.
+ * `stored` when it only waits for the disk (the worker can take the next job), then the result
+ * (with the layer's entry log, transferred). A job that reads its blob's location itself reports
+ * the bytes read instead (`read`, for progress). A worker lent as a helper says `helped` when that
+ * import no longer needs it.
  */
 export type FromWorker =
   | { type: "helped" }
@@ -67,5 +69,5 @@ export type FromWorker =
   | { type: "read"; jobId: number; bytes: number }
   | { type: "ack"; jobId: number; spare?: ArrayBuffer }
   | { type: "stored"; jobId: number }
-  | { type: "done"; jobId: number; id: ObjectId; alreadyPresent: boolean; stats: ImportStats }
+  | { type: "done"; jobId: number; id: ObjectId; alreadyPresent: boolean; stats: ImportStats; entries?: EntryLog }
   | { type: "error"; jobId: number; message: string };

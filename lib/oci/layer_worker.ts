@@ -64,7 +64,9 @@ async function run(jobId: number, job: LayerJob, inbox: Inbox, helper: HelperSlo
       helper,
       () => post({ type: "stored", jobId }),
     );
-    post({ type: "done", jobId, id: r.id, alreadyPresent: r.alreadyPresent, stats: r.stats });
+    const done: FromWorker = { type: "done", jobId, id: r.id, alreadyPresent: r.alreadyPresent, stats: r.stats };
+    if (r.entries) done.entries = r.entries;
+    self.postMessage(done, r.entries ? [r.entries.entries.buffer, r.entries.objects.buffer] : []);
   } catch (e) {
     post({ type: "error", jobId, message: e instanceof Error ? e.message : String(e) });
   }

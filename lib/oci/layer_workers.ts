@@ -173,7 +173,7 @@ export class LayerWorkers {
           onStored?.();
         } else {
           outcome ??= m.type === "done"
-            ? { ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats } }
+            ? { ok: true, value: { id: m.id, alreadyPresent: m.alreadyPresent, stats: m.stats, entries: m.entries } }
             : { ok: false, error: new Error(m.message) };
           jobs.delete(jobId);
           // Once freed, the worker's entry there is its next job's.

@@ -10,6 +10,7 @@
  */
 import { ContainersStorageSource } from "../cstor/source.ts";
 import type { ProgressReporter } from "../cli/progress.ts";
+import type { EntryLog } from "../tree/entry_log.ts";
 import { withContext } from "../error/mod.ts";
 import { mallocTrim } from "../../ffi/libc.ts";
 import { fullGc } from "../runtime/gc.ts";
@@ -229,7 +230,7 @@ async function pullFrom(
     }
   }
 
-  const layers = await importLayers(repo, source, img.layers, keys, container, opts, stats, log);
+  const { layers, entryLogs } = await importLayers(repo, source, img.layers, keys, container, opts, stats, log);
   const refs: LayerRefs = layers.map((l) => [l.key, l.verity]);
   // The EROFS images come before the config and manifest, so both are written once, already
   // naming the images, and a failure here leaves no manifest (upstream writes, then rewrites).
@@ -239,7 +240,7 @@ async function pullFrom(
     log(`building the filesystem of ${manifestDigest} and its EROFS image(s)`);
     ({ imageId, refs: images } = await withContext(
       "creating the composefs image",
-      () => commitLayers(repo, refs.map(([, id]) => id)),
+      () => commitLayers(repo, refs.map(([, id]) => id), entryLogs),
     ));
   }
   // Boot images a previous pull's config recorded stay recorded.
@@ -272,8 +273,9 @@ async function importLayers(
   opts: PullOptions,
   stats: ImportStats,
   log: (m: string) => void,
-): Promise<PulledLayer[]> {
+): Promise<{ layers: PulledLayer[]; entryLogs: (EntryLog | undefined)[] }> {
   const out: PulledLayer[] = new Array(infos.length);
+  const entryLogs: (EntryLog | undefined)[] = new Array(infos.length);
   const cstor = source instanceof ContainersStorageSource ? source : null;
   const localFetch = opts.localFetch ?? "auto";
   log(`importing ${infos.length} layer(s)`);
@@ -329,6 +331,7 @@ async function importLayers(
         });
         addStats(stats, r.stats);
         verity = r.id;
+        entryLogs[i] = r.entries;
       } else {
         verity = await importBlob(repo, key, counting(await source.getBlob(desc), onRead));
         stats.layers++;
@@ -349,5 +352,5 @@ async function importLayers(
     fullGc();
     mallocTrim();
   }
-  return out;
+  return { layers: out, entryLogs };
 }

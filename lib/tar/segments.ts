@@ -18,6 +18,12 @@ export type TarSegment =
   | { type: "external"; entry: TarEntry; size: number; chunks: AsyncGenerator<Uint8Array> };
 
 /**
+ * Hears of each member before its content segments: a regular file of ≤ 64 bytes with its
+ * `content` (a view that is only valid during the call).
+ */
+export type EntryHook = (entry: TarEntry, content?: Uint8Array) => void;
+
+/**
  * The segments of a layer tar. Adjacent inline pieces are not merged (the splitstream writer
  * coalesces them). Entries of any other kind, and files of ≤ 64 bytes, are inline.
  *
@@ -32,6 +38,7 @@ export type TarSegment =
 export async function* tarSegments(
   src: AsyncIterable<Uint8Array> | ByteSource,
   limits?: TarLimits,
+  onEntry?: EntryHook,
 ): AsyncGenerator<TarSegment> {
   for await (const ev of readTar(src, limits)) {
     if (ev.type === "global") {
@@ -43,14 +50,18 @@ export async function* tarSegments(
       yield { type: "inline", bytes: ev.headerBytes };
       if (ev.kind === "file") {
         if (ev.size > INLINE_CONTENT_MAX) {
+          onEntry?.(ev);
           const read = { n: 0 };
           yield { type: "external", entry: ev, size: ev.size, chunks: counted(ev.body(), read) };
           // Skipping the rest would silently store a truncated object.
           if (read.n !== ev.size) throw new Error(`external content of ${JSON.stringify(ev.path)} was not read whole`);
-        } else if (ev.size > 0) {
-          yield { type: "inline", bytes: await ev.bytes() };
+        } else {
+          const bytes = await ev.bytes();
+          onEntry?.(ev, bytes);
+          if (bytes.length) yield { type: "inline", bytes };
         }
       } else {
+        onEntry?.(ev);
         for await (const c of ev.body()) yield { type: "inline", bytes: c };
       }
       const pad = await ev.padding();

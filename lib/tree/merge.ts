@@ -19,6 +19,22 @@ import {
   utf8,
 } from "./tree.ts";
 
+/** What the merge reads of a tar member's metadata. */
+export type EntryMeta = Pick<
+  TarMeta,
+  | "kind"
+  | "typeflag"
+  | "pathBytes"
+  | "linkBytes"
+  | "mode"
+  | "uid"
+  | "gid"
+  | "mtime"
+  | "devMajor"
+  | "devMinor"
+  | "xattrs"
+>;
+
 /** What a layer entry puts into the tree (composefs-rs `TarItem`). */
 export type LayerItem =
   | { kind: "dir" }
@@ -66,7 +82,7 @@ export function makedev(major: number, minor: number): number {
  * mode are kept (the file type comes from the entry kind); mtime keeps PAX nanoseconds; SCHILY
  * xattrs are copied so no view of the layer's buffers stays alive.
  */
-export function layerEntry(meta: TarMeta, file?: LeafContent): LayerEntry {
+export function layerEntry(meta: EntryMeta, file?: LeafContent): LayerEntry {
   const path = layerPath(meta.pathBytes);
   const xattrs = new Map<ByteString, Uint8Array>();
   for (const [name, value] of meta.xattrs) xattrs.set(byteString(name), value.slice());

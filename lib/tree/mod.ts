@@ -4,7 +4,9 @@
  * @module
  */
 export * from "./tree.ts";
+export { type EntryLog, EntryLogWriter, readEntryLog } from "./entry_log.ts";
 export {
+  type EntryMeta,
   type LayerEntry,
   layerEntry,
   type LayerItem,

@@ -13,9 +13,15 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { decompressLayer, loadImage, openImageSource } from "../../lib/oci/mod.ts";
+import {
+  decompressLayer,
+  importLayer as importLayerWithLog,
+  loadImage,
+  openImageSource,
+  parseDigest,
+} from "../../lib/oci/mod.ts";
 import { type ObjectId, objectIdFromBytes, type Repository } from "../../lib/repository/mod.ts";
-import { Directory, type Leaf, utf8, walk } from "../../lib/tree/mod.ts";
+import { Directory, type EntryLog, type Leaf, utf8, walk } from "../../lib/tree/mod.ts";
 import { referenceSplit } from "./cstor.ts";
 import { run } from "./cli.ts";
 
@@ -55,6 +61,45 @@ export async function importOciLayout(
       diffIds.push(r.diffId);
     }
     return { verities, diffIds };
+  } finally {
+    src.close();
+  }
+}
+
+/**
+ * Imports layer tars (with their diff_ids) with bootcfs's own layer import, as a pull does;
+ * returns each layer's verity and the entry log the import kept of it.
+ */
+export async function importWithEntryLogs(
+  repo: Repository,
+  layers: { tar: AsyncIterable<Uint8Array>; diffId: string }[],
+): Promise<{ verities: ObjectId[]; logs: EntryLog[] }> {
+  const verities: ObjectId[] = [], logs: EntryLog[] = [];
+  for (const { tar, diffId } of layers) {
+    const r = await importLayerWithLog(repo, parseDigest(diffId), tar);
+    if (!r.entries) throw new Error(`layer ${diffId} was imported already: no entry log`);
+    verities.push(r.id);
+    logs.push(r.entries);
+  }
+  return { verities, logs };
+}
+
+/** {@link importWithEntryLogs} of every layer of the OCI layout `dir`. */
+export async function importOciLayoutWithEntryLogs(
+  repo: Repository,
+  dir: string,
+): Promise<{ verities: ObjectId[]; logs: EntryLog[] }> {
+  const src = await openImageSource(`oci:${dir}`);
+  try {
+    const img = await loadImage(src);
+    const out: { verities: ObjectId[]; logs: EntryLog[] } = { verities: [], logs: [] };
+    for (const l of img.layers) {
+      const tar = decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType);
+      const r = await importWithEntryLogs(repo, [{ tar, diffId: l.diffId! }]);
+      out.verities.push(...r.verities);
+      out.logs.push(...r.logs);
+    }
+    return out;
   } finally {
     src.close();
   }

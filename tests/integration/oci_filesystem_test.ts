@@ -16,7 +16,16 @@ import { buildTar, encodeHeader, type TarWriteEntry } from "../../lib/tar/mod.ts
 import type { ErofsFormats } from "../../lib/repository/mod.ts";
 import { requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { writeCustomArchive } from "../helpers/cstor.ts";
-import { dirListing, importLayer, importOciLayout, treeListing } from "../helpers/layers.ts";
+import {
+  dirListing,
+  importLayer,
+  importOciLayout,
+  importOciLayoutWithEntryLogs,
+  importWithEntryLogs,
+  treeListing,
+} from "../helpers/layers.ts";
+import type { EntryLog } from "../../lib/tree/mod.ts";
+import type { ObjectId } from "../../lib/repository/mod.ts";
 import { gen, podmanStorage, writeOciLayout } from "../helpers/oci.ts";
 
 type Item = { entry: TarWriteEntry; data?: Uint8Array };
@@ -138,6 +147,24 @@ async function mountedListing(
   }
 }
 
+/**
+ * The tree a pull builds from the entry logs of its own layer imports (no splitstream read back),
+ * in a fresh repository `path`; it must list exactly like the tree merged from the splitstreams.
+ */
+async function treeFromEntryLogs(
+  path: string,
+  imported: (repo: Repository) => Promise<{ verities: ObjectId[]; logs: EntryLog[] }>,
+): Promise<string[]> {
+  const repo = initRepo(path, { default: 1, extra: [] });
+  try {
+    const { verities, logs } = await imported(repo);
+    assert.equal(logs.length, verities.length);
+    return treeListing(await createFilesystem(repo, verities, { entryLogs: logs }), repo);
+  } finally {
+    repo.close();
+  }
+}
+
 /** A listing with nanoseconds dropped (V2 images do not store them). */
 const wholeSeconds = (lines: string[]) => lines.map((l) => l.replace(/ (-?\d+)\.\d{9} /, " $1.000000000 "));
 
@@ -164,6 +191,11 @@ Deno.test("oci filesystem: hand-made layers merge like podman unpacks them; V1 m
       ),
     );
     assert.deepEqual(withoutRoot(tree), expected);
+    const layout = `${dir.path}/layout`;
+    assert.deepEqual(
+      await treeFromEntryLogs(`${dir.path}/repo-logs`, (r) => importOciLayoutWithEntryLogs(r, layout)),
+      tree,
+    );
     // The fixture really exercises the rules (podman agreeing on each of them).
     const paths = tree.map((l) => l.split(" ")[0]);
     for (const p of ["/data/q/+early", "/data/q/late", "/data/opq/new", "/data/null"]) assert.ok(paths.includes(p), p);
@@ -228,6 +260,11 @@ Deno.test("oci filesystem: a podman build with RUN steps (hardlinks, whiteouts, 
     const root = await createFilesystem(repo, verities, { verifyDiffIds: diffIds });
     const tree = treeListing(root, repo);
     assert.deepEqual(withoutRoot(tree), expected);
+    const layout = `${dir.path}/layout`;
+    assert.deepEqual(
+      await treeFromEntryLogs(`${dir.path}/repo-logs`, (r) => importOciLayoutWithEntryLogs(r, layout)),
+      tree,
+    );
     assert.ok(tree.includes("/run d 755 0 0 0 1700000000.000000000 2 - - "), "run is emptied");
     assert.ok(tree.some((l) => l.startsWith("/data/hl2 f ") && l.includes(" 2 /data/hl1 ")), "hardlink kept");
     assert.ok(!tree.some((l) => l.startsWith("/data/to-delete ") || l.startsWith("/data/opq/old ")), "whiteouts");
@@ -249,13 +286,16 @@ Deno.test("oci filesystem: tricky tars (long, PAX, GNU and unicode names, global
 
   const repo = initRepo(`${dir.path}/repo`, { default: 1, extra: [] });
   try {
-    const imported = [];
+    const imported: { verity: ObjectId; diffId: string }[] = [];
     for (const tar of layers) imported.push(await importLayer(repo, once(tar)));
     const root = await createFilesystem(repo, imported.map((l) => l.verity), {
       verifyDiffIds: imported.map((l) => l.diffId),
     });
     const tree = treeListing(root, repo);
     assert.deepEqual(withoutRoot(tree), expected);
+    const logged = (r: Repository) =>
+      importWithEntryLogs(r, layers.map((tar, i) => ({ tar: once(tar), diffId: imported[i].diffId })));
+    assert.deepEqual(await treeFromEntryLogs(`${dir.path}/repo-logs`, logged), tree);
     assert.ok(tree.some((l) => l.startsWith(`/data/extra/${"g".repeat(110)} f `)), "GNU long name");
     assert.ok(tree.some((l) => l.startsWith("/data/hardlink-to-s65 f 644 0 0 65 ")), "link keeps the old inode");
     assert.deepEqual(await mountedListing(repo, commitImages(repo, root), `${dir.path}/mnt`), tree);
