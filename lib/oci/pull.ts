@@ -13,7 +13,7 @@ import type { ProgressReporter } from "../cli/progress.ts";
 import type { EntryLog } from "../tree/entry_log.ts";
 import { withContext } from "../error/mod.ts";
 import { mallocTrim } from "../../ffi/libc.ts";
-import { fullGc } from "../runtime/gc.ts";
+import { fullGc, trimmingMalloc } from "../runtime/gc.ts";
 import { RegistryImageSource } from "../registry/source.ts";
 import type { Digest } from "./digest.ts";
 import { effectiveFormats, type ObjectId, type Repository } from "../repository/mod.ts";
@@ -343,6 +343,7 @@ async function importLayers(
   const order = infos.map((_, i) => i).sort((a, b) => infos[b].descriptor.size - infos[a].descriptor.size);
   const limit = opts.concurrency ?? Math.min(4, Math.max(1, navigator.hardwareConcurrency || 1));
   try {
+    using _ = trimmingMalloc();
     // A thread that has no layer left stores files for one still importing.
     await bounded(order.map(job), limit, () => void workers.lend());
   } finally {

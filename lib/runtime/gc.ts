@@ -2,10 +2,11 @@
  * Garbage collection on request, where the program knows better than V8's heuristics: memory held
  * outside V8's heap (chunk buffers) and phase boundaries of a large import. Needs `--expose-gc`,
  * which the `bootcfs` task, the compiled binary (scripts/compile) and the tests pass; without it
- * these do nothing.
+ * these do nothing. And handing freed malloc memory back to the kernel while an import runs.
  *
  * @module
  */
+import { mallocTrim } from "../../ffi/libc.ts";
 
 type Gc = (opts?: { type: "minor" | "major" }) => void;
 
@@ -29,4 +30,17 @@ export function minorGc(): void {
  */
 export function fullGc(): void {
   gc()?.({ type: "major" });
+}
+
+/**
+ * Hands the memory free in glibc's arenas back to the kernel every `ms` until disposed (`using`).
+ * The backing stores of the ArrayBuffers V8 collects are freed into those arenas, between live
+ * allocations, where they stay resident: during a Debian image's pull the main arena grew to
+ * ~38 MiB, ~8 MiB of it free. Trimming five times a second lowers that pull's peak by ~8 MiB at
+ * no measurable cost.
+ */
+export function trimmingMalloc(ms = 200): Disposable {
+  const timer = setInterval(mallocTrim, ms);
+  Deno.unrefTimer(timer);
+  return { [Symbol.dispose]: () => clearInterval(timer) };
 }
