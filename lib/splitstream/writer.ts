@@ -25,27 +25,52 @@ class IdList {
   }
 }
 
-/** Compresses into a growing list of owned pieces. */
+/** Input gathered before each call into libzstd: a layer has several small pieces per tar member. */
+const FRAME_INPUT = 128 << 10;
+
+/**
+ * Compresses into a growing list of owned pieces. Small pushes are gathered first, so the
+ * compressor is called once per {@link FRAME_INPUT} rather than per piece; without flushes, zstd's
+ * output does not depend on how its input was cut.
+ */
 class Frame {
   #z = new ZstdCompressor(3);
   #parts: Uint8Array[] = [];
   #keep = (b: Uint8Array) => void this.#parts.push(b.slice());
+  #buf = new Uint8Array(FRAME_INPUT);
+  #view = new DataView(this.#buf.buffer);
+  #len = 0;
+
   push(b: Uint8Array): void {
-    this.#z.push(b, this.#keep);
+    if (this.#len + b.length > this.#buf.length) {
+      this.#drain();
+      if (b.length > this.#buf.length) return this.#z.push(b, this.#keep);
+    }
+    this.#buf.set(b, this.#len);
+    this.#len += b.length;
   }
+
+  /** A little-endian signed 64-bit integer (chunk headers). */
+  i64(n: number): void {
+    if (this.#len + 8 > this.#buf.length) this.#drain();
+    this.#view.setBigInt64(this.#len, BigInt(n), true);
+    this.#len += 8;
+  }
+
+  #drain(): void {
+    if (this.#len) this.#z.push(this.#buf.subarray(0, this.#len), this.#keep);
+    this.#len = 0;
+  }
+
   finish(): Uint8Array[] {
+    this.#drain();
     this.#z.end(this.#keep);
     return this.#parts;
   }
+
   free(): void {
     this.#z.free();
   }
-}
-
-function i64(n: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigInt64(0, BigInt(n), true);
-  return b;
 }
 
 /**
@@ -58,7 +83,8 @@ export class SplitStreamWriter {
   #streamRefs = new IdList();
   #objectRefs = new IdList();
   #named = new Map<string, number>();
-  #inline: Uint8Array[] = [];
+  /** Inline bytes since the last external chunk: their chunk header needs their total first. */
+  #inline = new Uint8Array(16 << 10);
   #inlineSize = 0;
   #total = 0;
   #stream = new Frame();
@@ -78,15 +104,20 @@ export class SplitStreamWriter {
   writeInline(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     this.#total += bytes.length;
-    this.#inline.push(bytes.slice());
-    this.#inlineSize += bytes.length;
+    const end = this.#inlineSize + bytes.length;
+    if (end > this.#inline.length) {
+      const grown = new Uint8Array(Math.max(end, 2 * this.#inline.length));
+      grown.set(this.#inline.subarray(0, this.#inlineSize));
+      this.#inline = grown;
+    }
+    this.#inline.set(bytes, this.#inlineSize);
+    this.#inlineSize = end;
   }
 
   #flushInline(): void {
     if (this.#inlineSize === 0) return;
-    this.#stream.push(i64(-this.#inlineSize));
-    for (const b of this.#inline) this.#stream.push(b);
-    this.#inline = [];
+    this.#stream.i64(-this.#inlineSize);
+    this.#stream.push(this.#inline.subarray(0, this.#inlineSize));
     this.#inlineSize = 0;
   }
 
@@ -94,7 +125,7 @@ export class SplitStreamWriter {
   addExternal(id: ObjectId, size: number): void {
     this.#total += size;
     this.#flushInline();
-    this.#stream.push(i64(this.#objectRefs.ensure(id)));
+    this.#stream.i64(this.#objectRefs.ensure(id));
   }
 
   /** Records `name` → stream object `id` (a re-added name points at the new id). */

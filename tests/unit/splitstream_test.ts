@@ -223,6 +223,48 @@ Deno.test("reader rejects malformed streams with a clear error", () => {
   assert.throws(() => SplitStream.parse(named("0:x")), /without a NUL/);
 });
 
+Deno.test("writer: the stream frame is the compression of the chunk sequence, however the pieces fall on the writer's input buffer", () => {
+  // Thousands of small pieces (as a layer has), pieces straddling the writer's 128 KiB gathering
+  // buffer and inline runs far larger than it: the frame must equal one streaming compression of
+  // the uncompressed chunk sequence (header, inline bytes, object index...), as composefs-rs writes.
+  const alg = "sha256";
+  const ids = Array.from({ length: 50 }, (_, i) => verity(te.encode(`object ${i} `.repeat(20)), alg));
+  const w = new SplitStreamWriter(alg, contentType("ocilayer"));
+  const expected: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  const endRun = () => {
+    const n = run.reduce((a, b) => a + b.length, 0);
+    if (n) expected.push(i64(-n), ...run);
+    run = [];
+  };
+  let seed = 1, externals = 0;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let i = 0; i < 4000; i++) {
+    const r = rand(100);
+    if (r < 30) {
+      const id = ids[rand(ids.length)];
+      w.addExternal(id, 1000);
+      externals++;
+      endRun();
+      expected.push(i64(w.objectRefs.indexOf(id)));
+    } else {
+      const size = i % 500 === 7 ? 150_000 + rand(300_000) : 1 + rand(700);
+      const piece = Uint8Array.from({ length: size }, (_, k) => (k * 31 + i) & 0xff);
+      w.writeInline(piece);
+      run.push(piece);
+    }
+  }
+  endRun();
+  const file = w.finish();
+  const parsed = SplitStream.parse(file, alg);
+  const all = new Uint8Array(expected.reduce((a, b) => a + b.length, 0));
+  expected.reduce((o, b) => (all.set(b, o), o + b.length), 0);
+  const frame = file.subarray(Number(new DataView(file.buffer).getBigUint64(64, true))); // the stream section
+  assert.deepEqual(frame, zstdCompress(all));
+  assert.ok(all.length > 2_000_000, `${all.length} bytes of chunk sequence`);
+  assert.equal([...parsed.chunks()].filter((c) => c.kind === "external").length, externals);
+});
+
 Deno.test("reader: inline chunks larger than one decompression buffer reassemble exactly", () => {
   const big = Uint8Array.from({ length: 3_000_000 }, (_, i) => (i * 7919) % 256);
   const id = verity(te.encode("x".repeat(100)));
