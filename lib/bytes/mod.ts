@@ -25,6 +25,17 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * `buf` if it holds `need` bytes, else a new array of at least twice its size holding its first
+ * `used` bytes: the growth step of buffers that are appended to.
+ */
+export function ensureCapacity(buf: Uint8Array<ArrayBuffer>, used: number, need: number): Uint8Array<ArrayBuffer> {
+  if (need <= buf.length) return buf;
+  const grown = new Uint8Array(Math.max(2 * buf.length, need));
+  grown.set(buf.subarray(0, used));
+  return grown;
+}
+
 /** All chunks of `src` as one array (chunks are copied, so sources may reuse their buffers). */
 export async function collect(src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];

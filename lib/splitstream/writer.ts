@@ -7,6 +7,7 @@
  */
 import type { HashAlg } from "../fsverity/digest.ts";
 import { ZstdCompressor } from "../../ffi/zstd.ts";
+import { ensureCapacity } from "../bytes/mod.ts";
 import { type ObjectId, objectIdBytes } from "../repository/objectid.ts";
 import { encodeHeader, encodeInfo, HEADER_SIZE, INFO_SIZE, refSize } from "./format.ts";
 
@@ -105,11 +106,7 @@ export class SplitStreamWriter {
     if (bytes.length === 0) return;
     this.#total += bytes.length;
     const end = this.#inlineSize + bytes.length;
-    if (end > this.#inline.length) {
-      const grown = new Uint8Array(Math.max(end, 2 * this.#inline.length));
-      grown.set(this.#inline.subarray(0, this.#inlineSize));
-      this.#inline = grown;
-    }
+    this.#inline = ensureCapacity(this.#inline, this.#inlineSize, end);
     this.#inline.set(bytes, this.#inlineSize);
     this.#inlineSize = end;
   }

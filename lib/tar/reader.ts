@@ -22,7 +22,7 @@ import {
   verifyChecksum,
 } from "./header.ts";
 import { type ByteSource, ChunkReader } from "./source.ts";
-import { concat } from "../bytes/mod.ts";
+import { concat, ensureCapacity } from "../bytes/mod.ts";
 
 /** What an entry is, from its typeflag (`0`/NUL/`7` → file; anything unknown → other). */
 export type TarEntryKind = "file" | "hardlink" | "symlink" | "char" | "block" | "dir" | "fifo" | "other";
@@ -157,11 +157,7 @@ class HeaderBytes {
   /** Appends a copy of `b`; returns where it starts. */
   append(b: Uint8Array): number {
     const at = this.#len;
-    if (at + b.length > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(2 * this.#buf.length, at + b.length));
-      grown.set(this.#buf.subarray(0, at));
-      this.#buf = grown;
-    }
+    this.#buf = ensureCapacity(this.#buf, at, at + b.length);
     this.#buf.set(b, at);
     this.#len = at + b.length;
     return at;

@@ -14,6 +14,7 @@ import type { TarEntryKind } from "../tar/reader.ts";
 import { INLINE_CONTENT_MAX } from "../tar/segments.ts";
 import { DIGEST_SIZE, type HashAlg } from "../fsverity/digest.ts";
 import { EMPTY_FILE, type LeafContent } from "./tree.ts";
+import { ensureCapacity } from "../bytes/mod.ts";
 import type { EntryMeta } from "./merge.ts";
 
 /** The packed entries of one layer. */
@@ -41,10 +42,7 @@ class Bytes {
   }
 
   reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+    this.buf = ensureCapacity(this.buf, this.len, this.len + n);
   }
 
   /** An unsigned integer up to 2^53 (floating-point arithmetic: bit operators stop at 32 bits). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { charCodes, collect, concat } from "../../lib/bytes/mod.ts";
+import { charCodes, collect, concat, ensureCapacity } from "../../lib/bytes/mod.ts";
 import { toHex } from "../../lib/fsverity/digest.ts";
 
 Deno.test("charCodes: one char per byte, every byte value, up to 64 KiB", () => {
@@ -37,4 +37,13 @@ Deno.test("concat and collect join chunks in order, copying them", async () => {
     yield reused;
   })();
   assert.deepEqual(await collect(src), new Uint8Array([9, 8]));
+});
+
+Deno.test("ensureCapacity: the same array while it fits, else one at least twice as large with the used bytes", () => {
+  const buf = new Uint8Array(8).fill(7);
+  assert.equal(ensureCapacity(buf, 8, 8), buf);
+  const doubled = ensureCapacity(buf, 5, 9);
+  assert.equal(doubled.length, 16);
+  assert.deepEqual([...doubled.subarray(0, 6)], [7, 7, 7, 7, 7, 0]);
+  assert.equal(ensureCapacity(buf, 8, 100).length, 100);
 });
