@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import {
   decompressLayer,
   importLayer as importLayerWithLog,
+  type LayerInfo,
   loadImage,
   openImageSource,
   parseDigest,
@@ -43,27 +44,36 @@ export async function importLayer(
   return { verity: id, diffId };
 }
 
+/** Calls `each` with every layer of the image in the OCI layout `dir` (config diff_id order), one at a time. */
+async function eachLayoutLayer(
+  dir: string,
+  each: (tar: AsyncIterable<Uint8Array>, layer: LayerInfo) => Promise<void>,
+): Promise<void> {
+  const src = await openImageSource(`oci:${dir}`);
+  try {
+    for (const l of (await loadImage(src)).layers) {
+      await each(decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType), l);
+    }
+  } finally {
+    src.close();
+  }
+}
+
 /** Imports every layer of the image in the OCI layout `dir` (config diff_id order). */
 export async function importOciLayout(
   repo: Repository,
   dir: string,
 ): Promise<{ verities: ObjectId[]; diffIds: string[] }> {
-  const src = await openImageSource(`oci:${dir}`);
-  try {
-    const img = await loadImage(src);
-    const verities: ObjectId[] = [], diffIds: string[] = [];
-    for (const l of img.layers) {
-      const r = await importLayer(repo, decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType));
-      if (r.diffId !== l.diffId) {
-        throw new Error(`layer ${l.descriptor.digest}: diff_id ${r.diffId}, config says ${l.diffId}`);
-      }
-      verities.push(r.verity);
-      diffIds.push(r.diffId);
+  const verities: ObjectId[] = [], diffIds: string[] = [];
+  await eachLayoutLayer(dir, async (tar, l) => {
+    const r = await importLayer(repo, tar);
+    if (r.diffId !== l.diffId) {
+      throw new Error(`layer ${l.descriptor.digest}: diff_id ${r.diffId}, config says ${l.diffId}`);
     }
-    return { verities, diffIds };
-  } finally {
-    src.close();
-  }
+    verities.push(r.verity);
+    diffIds.push(r.diffId);
+  });
+  return { verities, diffIds };
 }
 
 /**
@@ -89,20 +99,13 @@ export async function importOciLayoutWithEntryLogs(
   repo: Repository,
   dir: string,
 ): Promise<{ verities: ObjectId[]; logs: EntryLog[] }> {
-  const src = await openImageSource(`oci:${dir}`);
-  try {
-    const img = await loadImage(src);
-    const out: { verities: ObjectId[]; logs: EntryLog[] } = { verities: [], logs: [] };
-    for (const l of img.layers) {
-      const tar = decompressLayer(await src.getBlob(l.descriptor), l.descriptor.mediaType);
-      const r = await importWithEntryLogs(repo, [{ tar, diffId: l.diffId! }]);
-      out.verities.push(...r.verities);
-      out.logs.push(...r.logs);
-    }
-    return out;
-  } finally {
-    src.close();
-  }
+  const out: { verities: ObjectId[]; logs: EntryLog[] } = { verities: [], logs: [] };
+  await eachLayoutLayer(dir, async (tar, l) => {
+    const r = await importWithEntryLogs(repo, [{ tar, diffId: l.diffId! }]);
+    out.verities.push(...r.verities);
+    out.logs.push(...r.logs);
+  });
+  return out;
 }
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
