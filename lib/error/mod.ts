@@ -47,13 +47,25 @@ export function withContextSync<T>(context: string, fn: () => T): T {
   }
 }
 
-/** The whole chain of an error as one line: `context: context: cause`. */
+/**
+ * The whole chain of an error as one line: `context: context: cause`, each message once. When cleaning up after a
+ * failure failed too (a `SuppressedError` of `using`), the failure comes first and the cleanup's
+ * error after it: `…: cause; while cleaning up: …`.
+ */
 export function errorChain(e: unknown): string {
   const parts: string[] = [];
   let cur: unknown = e;
   for (let depth = 0; cur !== undefined && depth < 32; depth++) {
+    if (cur instanceof SuppressedError) {
+      parts.push(`${errorChain(cur.suppressed)}; while cleaning up: ${errorChain(cur.error)}`);
+      break;
+    }
     if (cur instanceof Error) {
-      parts.push(cur.message);
+      // An error that quotes its cause (`new Error(`reading x: ${e.message}`, { cause: e })`) says it once.
+      const outer = parts.at(-1);
+      if (outer === undefined || (outer !== cur.message && !outer.endsWith(`: ${cur.message}`))) {
+        parts.push(cur.message);
+      }
       cur = cur.cause;
     } else {
       parts.push(String(cur));

@@ -6,6 +6,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import { errorChain } from "../error/mod.ts";
 import { runLayerJob } from "./layer_job.ts";
 import { fullGc } from "../runtime/gc.ts";
 import { HelperSlot, serveStores } from "./store_helper.ts";
@@ -68,7 +69,7 @@ async function run(jobId: number, job: LayerJob, inbox: Inbox, helper: HelperSlo
     if (r.entries) done.entries = r.entries;
     self.postMessage(done, r.entries ? [r.entries.entries.buffer, r.entries.objects.buffer] : []);
   } catch (e) {
-    post({ type: "error", jobId, message: e instanceof Error ? e.message : String(e) });
+    post({ type: "error", jobId, message: errorChain(e) });
   }
 }
 

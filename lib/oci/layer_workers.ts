@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { errorChain } from "../error/mod.ts";
 import { fullGc, minorGc } from "../runtime/gc.ts";
 import type { LayerImportResult } from "./layer_import.ts";
 import { runLayerJob } from "./layer_job.ts";
@@ -203,7 +204,7 @@ export class LayerWorkers {
       }
       if (!outcome) send({ type: "end", jobId });
     } catch (e) {
-      if (!outcome) send({ type: "abort", jobId, message: e instanceof Error ? e.message : String(e) });
+      if (!outcome) send({ type: "abort", jobId, message: errorChain(e) });
       await settled;
       free();
       throw e;

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { errorChain } from "../error/mod.ts";
 import { type ObjectId, Repository, type Stored, type StoreMethod } from "../repository/mod.ts";
 
 /** Importing thread → helper. */
@@ -47,7 +48,7 @@ export function serveStores(repoPath: string, port: MessagePort): Promise<void> 
   return new Promise<void>((resolve) => {
     const end = (error?: unknown) => {
       if (error !== undefined) {
-        reply({ type: "error", message: error instanceof Error ? error.message : String(error) });
+        reply({ type: "error", message: errorChain(error) });
       }
       port.onmessage = null;
       port.close();

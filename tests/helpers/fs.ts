@@ -83,12 +83,12 @@ const MIN_MIB: Record<LoopFsKind, number> = { xfs: 320, btrfs: 256, ext4: 64 };
 
 /**
  * Creates a sparse image of `kind` in a new scratch directory (under `opts.dir`, default the
- * system temp dir), attaches it to a free loop device, and mounts it. Disposal unmounts everything below the mount point, detaches the device and
+ * system temp dir; `opts.inodes` sizes an ext4 inode table), attaches it to a free loop device, and mounts it. Disposal unmounts everything below the mount point, detaches the device and
  * deletes the scratch directory; a failure half-way cleans up what was already made.
  */
 export async function createLoopFs(
   kind: LoopFsKind,
-  opts: { sizeMiB?: number; dir?: string } = {},
+  opts: { sizeMiB?: number; dir?: string; inodes?: number } = {},
 ): Promise<LoopFs> {
   requireRoot();
   const dir = await scratchDir(`bootcfs-${kind}-`, opts.dir);
@@ -109,7 +109,10 @@ export async function createLoopFs(
   try {
     await run("truncate", ["-s", `${Math.max(opts.sizeMiB ?? 0, MIN_MIB[kind])}M`, image]);
     const [mkfs, ...args] = MKFS[kind];
-    await run(mkfs, [...args, image]);
+    // mkfs.ext4 -N: a small inode table, for tests that run out of inodes.
+    const inodes = opts.inodes === undefined ? [] : kind === "ext4" ? ["-N", String(opts.inodes)] : null;
+    if (inodes === null) throw new Error(`createLoopFs: inodes only for ext4, not ${kind}`);
+    await run(mkfs, [...args, ...inodes, image]);
     device = (await run("losetup", ["--find", "--show", image])).trim();
     await Deno.mkdir(mountPoint);
     await run("mount", ["-t", kind, device, mountPoint]);

@@ -200,6 +200,28 @@ Deno.test("cli: every bootcfs command is lazy and loads a runnable definition", 
 Deno.test("errors: errorChain joins causes and non-Error values", () => {
   assert.equal(errorChain(new ContextError("a", new ContextError("b", "c"))), "a: b: c");
   assert.equal(errorChain(new UsageError("bad")), "bad");
+  const cause = new Error("unexpected end of archive");
+  assert.equal(
+    errorChain(new ContextError("layer x", new Error(`reading "a": ${cause.message}`, { cause }))),
+    'layer x: reading "a": unexpected end of archive',
+  );
+});
+
+Deno.test("errors: a failure whose cleanup failed too names the failure first, then the cleanup", () => {
+  class Failing implements Disposable {
+    [Symbol.dispose]() {
+      throw new Error("closing: disk full");
+    }
+  }
+  let caught: unknown;
+  try {
+    using _ = new Failing();
+    throw new ContextError("storing", new Error("disk full"));
+  } catch (e) {
+    caught = new ContextError("layer x", e);
+  }
+  assert.ok((caught as Error).cause instanceof SuppressedError);
+  assert.equal(errorChain(caught), "layer x: storing: disk full; while cleaning up: closing: disk full");
 });
 
 Deno.test("output: tables align columns", () => {
