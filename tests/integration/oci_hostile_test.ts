@@ -10,6 +10,7 @@ import { listTags } from "../../lib/oci/store.ts";
 import { Repository } from "../../lib/repository/mod.ts";
 import { buildTar } from "../../lib/tar/mod.ts";
 import { zstdCompress } from "../../ffi/zstd.ts";
+import { bootcfs } from "../helpers/cli.ts";
 import { scratchDir } from "../helpers/fs.ts";
 import { gen, sha256, writeOciLayout, writeRawOciLayout } from "../helpers/oci.ts";
 
@@ -165,4 +166,28 @@ Deno.test("hostile: image index without a manifest for this platform", async () 
     { asIndex: { tag: "t" } },
   );
   await expectRefused(d.path, `oci:${d.path}/l:t`, /platform/i, { platform: { os: "linux", architecture: "amd64" } });
+});
+
+Deno.test("hostile: a repository from the future is refused by the CLI before anything is written", async () => {
+  await using dir = await scratchDir();
+  await writeOciLayout(`${dir.path}/layout`, { layers: [{ tar: goodTar(), compression: "gzip" }], tag: "v1" });
+  const repo = `${dir.path}/repo`;
+  Repository.init(repo, { alg: "sha512", formats: { default: 1, extra: [] }, insecure: true }).repo.close();
+  const meta = JSON.parse(await Deno.readTextFile(`${repo}/meta.json`));
+  const future = JSON.stringify({ ...meta, version: meta.version + 1 });
+  await Deno.writeTextFile(`${repo}/meta.json`, future);
+  const listing = async () => (await Array.fromAsync(Deno.readDir(repo))).map((e) => e.name).sort();
+  const before = await listing();
+  for (
+    const args of [["oci", "pull", `oci:${dir.path}/layout:v1`, "--name", "x"], ["pull", `oci:${dir.path}/layout:v1`]]
+  ) {
+    const r = await bootcfs(["--repo", repo, "--insecure", ...args]);
+    assert.equal(r.code, 1, r.stderr);
+    const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0], new RegExp(`version ${meta.version + 1} is newer`));
+  }
+  // Not upgraded, not written to: the format upgrade that precedes every pull must not touch it.
+  assert.equal(await Deno.readTextFile(`${repo}/meta.json`), future);
+  assert.deepEqual(await listing(), before);
 });
