@@ -23,6 +23,13 @@ import { run } from "./cli.ts";
 
 const te = new TextEncoder();
 
+/** `n` random bytes: incompressible content, made quickly (getRandomValues takes 64 KiB at a time). */
+export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
+  return out;
+}
+
 /**
  * Deterministic test content: the first `n` bytes of SHA-256(seed ‖ 0) ‖ SHA-256(seed ‖ 1) ‖ …,
  * the counter an 8-byte little-endian integer (test-rig.md §2.3).

@@ -9,16 +9,9 @@ import assert from "node:assert/strict";
 import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import { bootcfs, spawnBootcfs } from "../helpers/cli.ts";
 import { scratchDir } from "../helpers/fs.ts";
-import { gen, writeOciLayout } from "../helpers/oci.ts";
+import { gen, randomBytes, writeOciLayout } from "../helpers/oci.ts";
 
 type Item = { entry: TarWriteEntry; data?: Uint8Array };
-
-/** Incompressible bytes, quickly. */
-function noise(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
-  return out;
-}
 
 /**
  * Three layers sharing a file (so the pulls race on objects across layers too), ~100 MiB: long
@@ -31,7 +24,9 @@ function layers(): Uint8Array[] {
     for (let i = 0; i < 400; i++) {
       items.push({ entry: { path: `l${n}/small${i}`, kind: "file" }, data: gen(100 + i, `s${n}-${i}`) });
     }
-    for (let i = 0; i < 32; i++) items.push({ entry: { path: `l${n}/big${i}`, kind: "file" }, data: noise(1 << 20) });
+    for (let i = 0; i < 32; i++) {
+      items.push({ entry: { path: `l${n}/big${i}`, kind: "file" }, data: randomBytes(1 << 20) });
+    }
     items.push({ entry: { path: `l${n}/shared`, kind: "file" }, data: shared });
     return buildTar(items);
   });

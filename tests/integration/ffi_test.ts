@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createLoopFs, type LoopFs, type LoopFsKind, requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import * as libc from "../../ffi/libc.ts";
 import { mountAt } from "../../lib/mount/mountinfo.ts";
+import { randomBytes } from "../helpers/oci.ts";
 
 const KINDS: LoopFsKind[] = ["xfs", "btrfs", "ext4"];
 const enc = new TextEncoder();
@@ -37,12 +38,6 @@ function writeFile(path: string, data: Uint8Array): void {
   } finally {
     libc.close(fd);
   }
-}
-
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, Math.min(n, off + 65536)));
-  return b;
 }
 
 /** The physical offsets of `path`'s extents and whether each is flagged shared, from `filefrag -v`. */

@@ -9,16 +9,9 @@ import assert from "node:assert/strict";
 import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import { bootcfs, type CliResult } from "../helpers/cli.ts";
 import { createLoopFs, run, scratchDir } from "../helpers/fs.ts";
-import { gen, writeOciLayout } from "../helpers/oci.ts";
+import { gen, randomBytes, writeOciLayout } from "../helpers/oci.ts";
 
 type Item = { entry: TarWriteEntry; data?: Uint8Array };
-
-/** Incompressible bytes, quickly (the contents only need to be distinct and not shrink). */
-function noise(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
-  return out;
-}
 
 const dir = (path: string): Item => ({ entry: { path, kind: "dir", mtime: 1700000000 } });
 const file = (path: string, data: Uint8Array): Item => ({ entry: { path, kind: "file", mtime: 1700000000 }, data });
@@ -119,7 +112,7 @@ Deno.test("full disk: large files on two threads run out of blocks; nothing lost
   await using fs = await createLoopFs("ext4", { sizeMiB: 128 });
   await using tmp = await scratchDir();
   // Two layers of 24 MiB (one imported by a worker), and 20 MiB left for them.
-  const layer = (n: number) => [dir(`l${n}`), ...[0, 1, 2].map((i) => file(`l${n}/f${i}`, noise(8 << 20)))];
+  const layer = (n: number) => [dir(`l${n}`), ...[0, 1, 2].map((i) => file(`l${n}/f${i}`, randomBytes(8 << 20)))];
   await pullIntoFullDisk(fs.mountPoint, tmp.path, [layer(1), layer(2)], async (free) => {
     const filler = `${fs.mountPoint}/filler`;
     await run("fallocate", ["-l", String(free.bytes - (20 << 20)), filler]);

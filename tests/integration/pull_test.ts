@@ -12,6 +12,7 @@ import { bootcfs, bootcfsCommand, spawnBootcfs } from "../helpers/cli.ts";
 import { createLoopFs, requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { bootcfsUnderJournal, fakeJournal } from "../helpers/journal.ts";
 import { pushTestImages, startRegistry, uploadBlob } from "../helpers/rig.ts";
+import { randomBytes } from "../helpers/oci.ts";
 
 const PULL_ID = "4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8";
 
@@ -67,7 +68,7 @@ async function pushBigImage(host: string, mib: number): Promise<string> {
   field(148, sum.toString(8).padStart(6, "0") + "\0 ");
   const tar = new Uint8Array(512 + size + 1024);
   tar.set(header);
-  for (let off = 512; off < 512 + size; off += 65536) crypto.getRandomValues(tar.subarray(off, off + 65536));
+  tar.set(randomBytes(size), 512);
   const layer = await uploadBlob(host, "rig/big", tar);
   const config = enc.encode(JSON.stringify({
     architecture: "amd64",

@@ -11,6 +11,7 @@ import type { ManifestBlob } from "../../lib/oci/source.ts";
 import { RegistryClient, type RegistryClientOptions } from "../../lib/registry/mod.ts";
 import { requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { pushTestImages, startRegistry, uploadBlob } from "../helpers/rig.ts";
+import { randomBytes } from "../helpers/oci.ts";
 
 const { ociManifest: OCI_MANIFEST, ociIndex: OCI_INDEX, dockerManifest: DOCKER_MANIFEST } = MediaType;
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -164,8 +165,7 @@ Deno.test("registry client against docker-registry", async (t) => {
   }
 
   // 64 MiB of random data: far more than socket buffers hold, so the kill lands mid-transfer.
-  const big = new Uint8Array(64 << 20);
-  for (let off = 0; off < big.length; off += 65536) crypto.getRandomValues(big.subarray(off, off + 65536));
+  const big = randomBytes(64 << 20);
   const bigBlob = await uploadBlob(reg.host, "rig/big", big);
 
   await t.step("registry killed mid-blob and restarted: the download resumes and verifies", async () => {

@@ -8,16 +8,11 @@ import {
   RegistryImageSource,
 } from "../../lib/registry/mod.ts";
 import { type FakeRegistry, fakeRegistry } from "../helpers/fake_registry.ts";
+import { randomBytes } from "../helpers/oci.ts";
 
 const { ociManifest: OCI_MANIFEST, ociIndex: OCI_INDEX, dockerManifest: DOCKER_MANIFEST } = MediaType;
 const FAST: RegistryClientOptions = { tlsVerify: false, retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } };
 const NO_AUTH_ENV = { authEnv: {} };
-
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
-  return out;
-}
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { MediaType } from "../../lib/oci/mediatype.ts";
 import { RegistryClient, type RegistryClientOptions } from "../../lib/registry/mod.ts";
 import { type FakeRegistry, fakeRegistry } from "../helpers/fake_registry.ts";
+import { randomBytes } from "../helpers/oci.ts";
 
 const OPTS: RegistryClientOptions = {
   tlsVerify: false,
@@ -18,8 +19,7 @@ const OPTS: RegistryClientOptions = {
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 function layerImage(reg: FakeRegistry, size: number) {
-  const bytes = new Uint8Array(size);
-  for (let off = 0; off < size; off += 65536) crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)));
+  const bytes = randomBytes(size);
   const layer = reg.addBlob("rig/img", bytes);
   reg.addManifest("rig/img", MediaType.ociManifest, {
     schemaVersion: 2,
