@@ -48,9 +48,9 @@ export function withContextSync<T>(context: string, fn: () => T): T {
 }
 
 /**
- * The whole chain of an error as one line: `context: context: cause`, each message once. When cleaning up after a
- * failure failed too (a `SuppressedError` of `using`), the failure comes first and the cleanup's
- * error after it: `…: cause; while cleaning up: …`.
+ * The whole chain of an error as one line: `context: context: cause`, each message once. When
+ * cleaning up after a failure failed too (a `SuppressedError` of `using`), the failure comes first
+ * and the cleanup's error after it: `…: cause; while cleaning up: …`.
  */
 export function errorChain(e: unknown): string {
   const parts: string[] = [];
