@@ -83,7 +83,8 @@ const MIN_MIB: Record<LoopFsKind, number> = { xfs: 320, btrfs: 256, ext4: 64 };
 
 /**
  * Creates a sparse image of `kind` in a new scratch directory (under `opts.dir`, default the
- * system temp dir; `opts.inodes` sizes an ext4 inode table), attaches it to a free loop device, and mounts it. Disposal unmounts everything below the mount point, detaches the device and
+ * system temp dir; `opts.inodes` sizes an ext4 inode table), attaches it to a free loop device,
+ * and mounts it. Disposal unmounts everything below the mount point, detaches the device and
  * deletes the scratch directory; a failure half-way cleans up what was already made.
  */
 export async function createLoopFs(

@@ -30,6 +30,17 @@ export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** Every object file of the repository (or digest store) at `path`, as sorted `xx/rest` names. */
+export function objectNames(path: string): string[] {
+  const names: string[] = [];
+  for (const d of Deno.readDirSync(`${path}/objects`)) {
+    if (d.isDirectory) {
+      for (const o of Deno.readDirSync(`${path}/objects/${d.name}`)) names.push(`${d.name}/${o.name}`);
+    }
+  }
+  return names.sort();
+}
+
 /**
  * Deterministic test content: the first `n` bytes of SHA-256(seed ‖ 0) ‖ SHA-256(seed ‖ 1) ‖ …,
  * the counter an 8-byte little-endian integer (test-rig.md §2.3).

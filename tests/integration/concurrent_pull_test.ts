@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import { bootcfs, spawnBootcfs } from "../helpers/cli.ts";
 import { scratchDir } from "../helpers/fs.ts";
-import { gen, randomBytes, writeOciLayout } from "../helpers/oci.ts";
+import { gen, objectNames, randomBytes, writeOciLayout } from "../helpers/oci.ts";
 
 type Item = { entry: TarWriteEntry; data?: Uint8Array };
 
@@ -30,16 +30,6 @@ function layers(): Uint8Array[] {
     items.push({ entry: { path: `l${n}/shared`, kind: "file" }, data: shared });
     return buildTar(items);
   });
-}
-
-function objectNames(repo: string): string[] {
-  const names: string[] = [];
-  for (const d of Deno.readDirSync(`${repo}/objects`)) {
-    if (d.isDirectory) {
-      for (const o of Deno.readDirSync(`${repo}/objects/${d.name}`)) names.push(`${d.name}/${o.name}`);
-    }
-  }
-  return names.sort();
 }
 
 /** A child's exit code and output; `onMarker` is called once stderr shows `marker`. */

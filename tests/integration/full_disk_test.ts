@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import { bootcfs, type CliResult } from "../helpers/cli.ts";
 import { createLoopFs, run, scratchDir } from "../helpers/fs.ts";
-import { gen, randomBytes, writeOciLayout } from "../helpers/oci.ts";
+import { gen, objectNames, randomBytes, writeOciLayout } from "../helpers/oci.ts";
 
 type Item = { entry: TarWriteEntry; data?: Uint8Array };
 
@@ -26,14 +26,6 @@ async function available(path: string): Promise<{ bytes: number; inodes: number 
   await run("sync", ["-f", path]);
   const [bytes, inodes] = (await run("df", ["-B1", "--output=avail,iavail", path])).split("\n")[1].trim().split(/\s+/);
   return { bytes: Number(bytes), inodes: Number(inodes) };
-}
-
-function countObjects(repo: string): number {
-  let n = 0;
-  for (const d of Deno.readDirSync(`${repo}/objects`)) {
-    if (d.isDirectory) { for (const _ of Deno.readDirSync(`${repo}/objects/${d.name}`)) n++; }
-  }
-  return n;
 }
 
 /** Exit code 1 and exactly one line for the user: `error: …` naming a layer and the cause. */
@@ -71,7 +63,7 @@ async function pullIntoFullDisk(
 
   const unfill = await fill(await available(mnt));
   const before = await available(mnt);
-  const objectsBefore = countObjects(repo);
+  const objectsBefore = objectNames(repo).length;
 
   assertOneClearError(await cli("oci", "pull", `oci:${tmp}/big:v1`, "--name", "big"));
 
@@ -85,11 +77,11 @@ async function pullIntoFullDisk(
   assert.equal(JSON.parse(inspect.stdout).composefs_erofs, smallId);
 
   // What the failed pull stored (the objects it could name) is garbage: gc takes it, and only it, back.
-  const left = countObjects(repo) - objectsBefore;
+  const left = objectNames(repo).length - objectsBefore;
   const gc = await cli("repo", "gc", "--json");
   assert.equal(gc.code, 0, gc.stderr);
   assert.equal(JSON.parse(gc.stdout).objectsRemoved, left, gc.stdout);
-  assert.equal(countObjects(repo), objectsBefore);
+  assert.equal(objectNames(repo).length, objectsBefore);
   const after = await available(mnt);
   // Only the object fan-out directories the failed pull made stay (at most 256, 4 KiB each).
   assert.ok(

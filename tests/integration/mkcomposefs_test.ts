@@ -7,6 +7,7 @@ import { chooseVersion, writeImage } from "../../lib/erofs/mod.ts";
 import { digestFileSync, toHex } from "../../lib/fsverity/mod.ts";
 import { treeFromDirectory } from "../../lib/tree/fromdir.ts";
 import { makeGoldenTree } from "../helpers/golden_tree.ts";
+import { objectNames } from "../helpers/oci.ts";
 import { REPO_ROOT, VECTORS } from "../helpers/paths.ts";
 
 const EROFS = `${VECTORS}/erofs`;
@@ -28,9 +29,7 @@ Deno.test("the golden directory gives the C images and objects", () => {
     const root = treeFromDirectory(`${tmp}/src`, { digestStore: `${tmp}/objects` });
     const img = writeImage(root, { version: chooseVersion(root, 0, 1) });
     assert.deepEqual(img, Deno.readFileSync(`${EROFS}/default.cfs`));
-    const objects = [...Deno.readDirSync(`${tmp}/objects`)].flatMap((d) =>
-      [...Deno.readDirSync(`${tmp}/objects/${d.name}`)].map((f) => `${d.name}/${f.name}`)
-    ).sort();
+    const objects = objectNames(tmp);
     assert.deepEqual(objects, Deno.readTextFileSync(`${EROFS}/objects.txt`).trim().split("\n"));
     for (const o of objects) {
       assert.equal(toHex(digestFileSync(`${tmp}/objects/${o}`, "sha256")), o.replace("/", ""));
