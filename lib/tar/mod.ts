@@ -14,7 +14,7 @@
 export { readTar } from "./reader.ts";
 export type { TarEnd, TarEntry, TarEntryKind, TarEvent, TarGlobalHeader, TarLimits, TarMeta } from "./reader.ts";
 export { buildTar, encodeHeader, END_OF_ARCHIVE, paxRecord, writeTar } from "./writer.ts";
-export type { TarWriteEntry, TarWriteItem, TarWriteKind } from "./writer.ts";
+export type { TarBuildItem, TarWriteEntry, TarWriteItem, TarWriteKind } from "./writer.ts";
 export { BLOCK, computeChecksum, paddingOf, parsePaxRecords, setChecksum } from "./header.ts";
 export type { PaxRecord, TarTime } from "./header.ts";
 export { absoluteTarPath, normalizeTarPath } from "./path.ts";

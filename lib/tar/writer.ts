@@ -213,9 +213,12 @@ export async function* writeTar(
   if (opts.trailing?.length) yield opts.trailing;
 }
 
+/** An entry plus its content in memory, for {@link buildTar}. */
+export type TarBuildItem = { entry: TarWriteEntry; data?: Uint8Array };
+
 /** A whole archive in memory (tests, small layers); `data` may only be a `Uint8Array` here. */
 export function buildTar(
-  items: { entry: TarWriteEntry; data?: Uint8Array }[],
+  items: TarBuildItem[],
   opts: { trailing?: Uint8Array } = {},
 ): Uint8Array {
   const parts: Uint8Array[] = [];

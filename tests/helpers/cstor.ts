@@ -17,6 +17,7 @@ import {
   paxRecord,
   readTar,
   setChecksum,
+  type TarBuildItem,
   type TarWriteEntry,
 } from "../../lib/tar/mod.ts";
 import { run } from "./cli.ts";
@@ -49,14 +50,12 @@ export async function overlayStore(dir: string): Promise<OverlayStore> {
   };
 }
 
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
-
 const te = new TextEncoder();
-const file = (path: string, data: Uint8Array | string, extra: Partial<TarWriteEntry> = {}): Item => ({
+const file = (path: string, data: Uint8Array | string, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
   entry: { path, kind: "file", mtime: 1700000000, ...extra },
   data: typeof data === "string" ? te.encode(data) : data,
 });
-const dir = (path: string, extra: Partial<TarWriteEntry> = {}): Item => ({
+const dir = (path: string, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
   entry: { path, kind: "dir", mtime: 1700000000, ...extra },
 });
 
@@ -81,7 +80,7 @@ function gnuFile(name: string, data: Uint8Array): Uint8Array {
 export function customLayers(): Uint8Array[] {
   const long = `data/${"d".repeat(90)}/${"n".repeat(99)}`; // ustar prefix + name
   const longer = `data/${"x".repeat(120)}/${"y".repeat(150)}.bin`; // needs a PAX path
-  const l1: Item[] = [
+  const l1: TarBuildItem[] = [
     dir("data/"),
     dir("etc/"),
     file("etc/hostname", "cstor\n"),
@@ -103,7 +102,7 @@ export function customLayers(): Uint8Array[] {
     file("data/opq/old", gen(66, "old")),
     file("data/to-delete", "bye\n"),
   ];
-  const l2: Item[] = [
+  const l2: TarBuildItem[] = [
     dir("data/"),
     file("data/.wh.to-delete", ""),
     dir("data/opq/"),
@@ -146,7 +145,7 @@ export async function writeCustomArchive(path: string, name: string): Promise<Ui
   }));
   const cfgName = `${sha256(config).slice(7)}.json`;
   const manifest = [{ Config: cfgName, RepoTags: [name], Layers: diffIds.map((d) => `${d.slice(7)}.tar`) }];
-  const items: Item[] = [
+  const items: TarBuildItem[] = [
     file("manifest.json", JSON.stringify(manifest)),
     file(cfgName, config),
     ...layers.map((l, i) => file(`${diffIds[i].slice(7)}.tar`, l)),

@@ -6,12 +6,10 @@
  * holds exactly the objects a pull alone stores, and fsck re-hashes everything clean.
  */
 import assert from "node:assert/strict";
-import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
+import { buildTar, type TarBuildItem } from "../../lib/tar/mod.ts";
 import { bootcfs, spawnBootcfs } from "../helpers/cli.ts";
 import { scratchDir } from "../helpers/fs.ts";
 import { gen, objectNames, randomBytes, writeOciLayout } from "../helpers/oci.ts";
-
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
 
 /**
  * Three layers sharing a file (so the pulls race on objects across layers too), ~100 MiB: long
@@ -20,7 +18,7 @@ type Item = { entry: TarWriteEntry; data?: Uint8Array };
 function layers(): Uint8Array[] {
   const shared = gen(200 << 10, "shared");
   return [0, 1, 2].map((n) => {
-    const items: Item[] = [{ entry: { path: `l${n}`, kind: "dir" } }];
+    const items: TarBuildItem[] = [{ entry: { path: `l${n}`, kind: "dir" } }];
     for (let i = 0; i < 400; i++) {
       items.push({ entry: { path: `l${n}/small${i}`, kind: "file" }, data: gen(100 + i, `s${n}-${i}`) });
     }

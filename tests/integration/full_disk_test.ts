@@ -6,15 +6,16 @@
  * imported on two threads) and once for inodes (many small files, in a worker).
  */
 import assert from "node:assert/strict";
-import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
+import { buildTar, type TarBuildItem } from "../../lib/tar/mod.ts";
 import { bootcfs, type CliResult } from "../helpers/cli.ts";
 import { createLoopFs, run, scratchDir } from "../helpers/fs.ts";
 import { gen, objectNames, randomBytes, writeOciLayout } from "../helpers/oci.ts";
 
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
-
-const dir = (path: string): Item => ({ entry: { path, kind: "dir", mtime: 1700000000 } });
-const file = (path: string, data: Uint8Array): Item => ({ entry: { path, kind: "file", mtime: 1700000000 }, data });
+const dir = (path: string): TarBuildItem => ({ entry: { path, kind: "dir", mtime: 1700000000 } });
+const file = (path: string, data: Uint8Array): TarBuildItem => ({
+  entry: { path, kind: "file", mtime: 1700000000 },
+  data,
+});
 
 /** A small image that must survive whatever fails after it. */
 function smallImage(): Uint8Array {
@@ -46,7 +47,7 @@ function assertOneClearError(r: CliResult): void {
 async function pullIntoFullDisk(
   mnt: string,
   tmp: string,
-  big: Item[][],
+  big: TarBuildItem[][],
   fill: (free: { bytes: number; inodes: number }) => Promise<() => Promise<void>>,
 ): Promise<void> {
   const repo = `${mnt}/repo`;

@@ -12,7 +12,7 @@ import { mountComposefs, unmountComposefs } from "../../lib/mount/mod.ts";
 import { commitImages, createFilesystem } from "../../lib/oci/mod.ts";
 import { contentType } from "../../lib/splitstream/mod.ts";
 import { Repository } from "../../lib/repository/mod.ts";
-import { buildTar, encodeHeader, type TarWriteEntry } from "../../lib/tar/mod.ts";
+import { buildTar, encodeHeader, type TarBuildItem, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import type { ErofsFormats } from "../../lib/repository/mod.ts";
 import { requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { writeCustomArchive } from "../helpers/cstor.ts";
@@ -28,17 +28,18 @@ import type { EntryLog } from "../../lib/tree/mod.ts";
 import type { ObjectId } from "../../lib/repository/mod.ts";
 import { gen, podmanStorage, writeOciLayout } from "../helpers/oci.ts";
 
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
 const te = new TextEncoder();
 const T = 1700000000;
-const d = (path: string, extra: Partial<TarWriteEntry> = {}): Item => ({
+const d = (path: string, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
   entry: { path, kind: "dir", mtime: T, ...extra },
 });
-const f = (path: string, data: Uint8Array | string, extra: Partial<TarWriteEntry> = {}): Item => ({
+const f = (path: string, data: Uint8Array | string, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
   entry: { path, kind: "file", mtime: T, ...extra },
   data: typeof data === "string" ? te.encode(data) : data,
 });
-const h = (path: string, target: string): Item => ({ entry: { path, kind: "hardlink", linkTarget: target, mtime: T } });
+const h = (path: string, target: string): TarBuildItem => ({
+  entry: { path, kind: "hardlink", linkTarget: target, mtime: T },
+});
 
 /** The transform's xattr allowlist (default mode). */
 const ALLOWLIST = (name: string) => name === "security.capability";

@@ -21,9 +21,8 @@ import {
 import { upgradeRepo } from "../../lib/oci/upgrade.ts";
 import { openImageSource } from "../../lib/oci/open.ts";
 import { type ErofsFormats, gc, Repository } from "../../lib/repository/mod.ts";
-import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
+import { buildTar, type TarBuildItem, type TarWriteEntry } from "../../lib/tar/mod.ts";
 
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
 import { bootcfs, run, spawnBootcfs } from "../helpers/cli.ts";
 import { fakeRegistry } from "../helpers/fake_registry.ts";
 import { requireRoot, scratchDir } from "../helpers/fs.ts";
@@ -37,8 +36,8 @@ function newRepo(path: string, alg: "sha256" | "sha512" = "sha512", formats: Ero
 
 /** Three layers: base; whiteout, opaque dir, cross-layer hardlink, replaced file; big file + in-layer hardlink. */
 function layeredTars(): Uint8Array[] {
-  const dir = (path: string, mode = 0o755): Item => ({ entry: { path, kind: "dir", mode, mtime: 1700000000 } });
-  const file = (path: string, data: Uint8Array, extra: Partial<TarWriteEntry> = {}): Item => ({
+  const dir = (path: string, mode = 0o755): TarBuildItem => ({ entry: { path, kind: "dir", mode, mtime: 1700000000 } });
+  const file = (path: string, data: Uint8Array, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
     entry: { path, kind: "file", mtime: 1700000000, ...extra },
     data,
   });

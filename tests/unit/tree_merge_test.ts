@@ -11,6 +11,7 @@ import {
   END_OF_ARCHIVE,
   readTar,
   setChecksum,
+  type TarBuildItem,
   type TarEntry,
   type TarWriteEntry,
 } from "../../lib/tar/mod.ts";
@@ -27,17 +28,18 @@ import {
   makedev,
 } from "../../lib/tree/mod.ts";
 
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
 const te = new TextEncoder();
-const d = (path: string, extra: Partial<TarWriteEntry> = {}): Item => ({ entry: { path, kind: "dir", ...extra } });
-const f = (path: string, data = "", extra: Partial<TarWriteEntry> = {}): Item => ({
+const d = (path: string, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
+  entry: { path, kind: "dir", ...extra },
+});
+const f = (path: string, data = "", extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
   entry: { path, kind: "file", ...extra },
   data: te.encode(data),
 });
-const h = (path: string, target: string, extra: Partial<TarWriteEntry> = {}): Item => ({
+const h = (path: string, target: string, extra: Partial<TarWriteEntry> = {}): TarBuildItem => ({
   entry: { path, kind: "hardlink", linkTarget: target, ...extra },
 });
-const s = (path: string, target: string): Item => ({ entry: { path, kind: "symlink", linkTarget: target } });
+const s = (path: string, target: string): TarBuildItem => ({ entry: { path, kind: "symlink", linkTarget: target } });
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
@@ -64,7 +66,7 @@ async function entriesOf(tar: Uint8Array): Promise<LayerEntry[]> {
   return out;
 }
 
-async function merge(layers: Item[][]): Promise<Directory> {
+async function merge(layers: TarBuildItem[][]): Promise<Directory> {
   const m = new LayerMerger();
   for (const [i, items] of layers.entries()) {
     m.beginLayer(`L${i + 1}`);
@@ -89,7 +91,7 @@ const root = (nlink: number) => `/ 0 40000 ${nlink} 0 0 0 0.0 - - -\n`;
 
 interface Case {
   name: string;
-  layers: Item[][];
+  layers: TarBuildItem[][];
   /** The expected dumpfile, or an error message pattern. */
   want: string | RegExp;
 }
