@@ -54,6 +54,14 @@ export function addStats(a: ImportStats, b: ImportStats): void {
   for (const k of Object.keys(a) as (keyof ImportStats)[]) a[k] += b[k];
 }
 
+/** Adds one stored object to `stats` the way composefs-rs's `ImportStats` counts it. */
+export function countObject(stats: ImportStats, method: StoreMethod, size: number): void {
+  if (method === "present") stats.objectsAlreadyPresent++;
+  else if (method === "reflinked") (stats.objectsReflinked++, stats.bytesReflinked += size);
+  else if (method === "hardlinked") (stats.objectsHardlinked++, stats.bytesHardlinked += size);
+  else (stats.objectsCopied++, stats.bytesCopied += size);
+}
+
 /** Options of {@link importStorageLayer}. */
 export interface ZeroCopyOptions {
   /** Refuse to copy: every large file must be reflinked or hardlinked (`--zero-copy`). */
@@ -72,25 +80,6 @@ export interface LayerImport {
 }
 
 const LAYER_TYPE = contentType("ocilayer");
-
-function count(stats: ImportStats, method: StoreMethod, size: number): void {
-  switch (method) {
-    case "copied":
-      stats.objectsCopied++;
-      stats.bytesCopied += size;
-      break;
-    case "reflinked":
-      stats.objectsReflinked++;
-      stats.bytesReflinked += size;
-      break;
-    case "hardlinked":
-      stats.objectsHardlinked++;
-      stats.bytesHardlinked += size;
-      break;
-    case "present":
-      stats.objectsAlreadyPresent++;
-  }
-}
 
 async function drain(src: AsyncIterable<Uint8Array>): Promise<void> {
   for await (const _ of src) { /* reading is the check */ }
@@ -138,7 +127,7 @@ async function storeExternal(
       }
     });
   }
-  count(stats, stored.method, entry.size);
+  countObject(stats, stored.method, entry.size);
   return stored.id;
 }
 

@@ -8,16 +8,16 @@
  */
 import { createHash } from "node:crypto";
 import { Sha256Stream } from "../../ffi/crypto.ts";
-import { addStats, emptyStats, type ImportStats } from "../cstor/import.ts";
+import { addStats, countObject, emptyStats, type ImportStats } from "../cstor/import.ts";
 import type { Digest } from "./digest.ts";
-import { type ObjectId, objectIdBytes, type Repository, type StoreMethod } from "../repository/mod.ts";
+import { type ObjectId, objectIdBytes, type Repository } from "../repository/mod.ts";
 import { type EntryLog, EntryLogWriter } from "../tree/entry_log.ts";
 import { type TarLimits, tarSegments } from "../tar/mod.ts";
 import { CONTENT_TYPE, layerContentId } from "./store.ts";
 import type { HelperSlot } from "./store_helper.ts";
 import { StreamOrder } from "./stream_order.ts";
 
-export { addStats, emptyStats, type ImportStats };
+export { addStats, countObject, emptyStats, type ImportStats };
 
 /** Options of {@link importLayer}. */
 export interface LayerImportOptions {
@@ -44,14 +44,6 @@ export interface LayerImportResult {
   stats: ImportStats;
   /** The layer's entries as imported (absent when it was present already): the merge's input. */
   entries?: EntryLog;
-}
-
-/** Adds one stored object to `stats` the way composefs-rs's `ImportStats` counts it. */
-export function countObject(stats: ImportStats, method: StoreMethod, size: number): void {
-  if (method === "present") stats.objectsAlreadyPresent++;
-  else if (method === "reflinked") (stats.objectsReflinked++, stats.bytesReflinked += size);
-  else if (method === "hardlinked") (stats.objectsHardlinked++, stats.bytesHardlinked += size);
-  else (stats.objectsCopied++, stats.bytesCopied += size);
 }
 
 /**
