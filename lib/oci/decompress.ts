@@ -92,27 +92,35 @@ function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
 }
 
 /**
- * The output of a gzip stream, one chunk (≤ 1 MiB) at a time. Every member is decoded; zero padding
- * after the last one is still read (so that the blob is verified) and ignored.
+ * The output of a gzip stream in chunks of 1 MiB (the last one shorter): each output buffer is
+ * filled from as many input chunks as it takes, so a registry body's 64 KiB pieces do not become
+ * ~160 KiB output chunks, each paying the per-chunk costs of every stage after this one (5% of a
+ * pull's CPU). Every member is decoded; zero padding after the last one is still read (so that
+ * the blob is verified) and ignored.
  */
 async function* gunzip(src: AsyncIterable<Uint8Array>, g: Guard, reuse: boolean): AsyncGenerator<Uint8Array> {
   const z: Inflater = IsalInflater.create() ?? new GzipInflater();
   const buffer = outputBuffers(GZIP_OUT, reuse);
   let out: Uint8Array | null = null;
+  let filled = 0;
   try {
     for await (const c of counted(src, g)) {
       if (z.ended) continue;
       z.setInput(c);
       for (;;) {
         out ??= buffer();
-        const n = z.inflate(out);
+        const n = z.inflate(filled ? out.subarray(filled) : out);
         if (n === 0) break;
         g.check(n);
-        yield out.subarray(0, n);
+        filled += n;
+        if (filled < out.length) continue;
+        yield out;
         out = null;
+        filled = 0;
       }
     }
     z.finish();
+    if (filled) yield out!.subarray(0, filled);
   } finally {
     z.close();
   }

@@ -36,6 +36,13 @@ async function withDir(fn: (dir: string) => Promise<void>) {
 
 const comps: TestCompression[] = ["gzip", "zstd", "none"];
 
+/** `x` as a stream of fresh `n`-byte pieces. */
+function chunks(x: Uint8Array, n = 7777): AsyncGenerator<Uint8Array> {
+  return (async function* () {
+    for (let o = 0; o < x.length; o += n) yield x.slice(o, o + n);
+  })();
+}
+
 Deno.test("oci layout: gzip, zstd and uncompressed layers read, verified and decompressed", async () => {
   await withDir(async (dir) => {
     const tars = comps.map((c) => layerTar(c));
@@ -193,10 +200,6 @@ Deno.test("decompress: multi-member gzip, multi-frame zstd, truncation, unknown 
   const b = gen(200000, "b");
   const both = new Uint8Array([...a, ...b]);
   const gz2 = new Uint8Array([...gzipSync(a), ...gzipSync(b)]);
-  const chunks = (x: Uint8Array, n = 7777) =>
-    (async function* () {
-      for (let o = 0; o < x.length; o += n) yield x.slice(o, o + n);
-    })();
   assert.deepEqual(await collect(decompress(chunks(gz2), "gzip")), both);
   // Members split anywhere across chunks, or ending exactly where a chunk ends.
   assert.deepEqual(await collect(decompress(chunks(gz2, 997), "gzip")), both);
@@ -225,6 +228,24 @@ Deno.test("decompress: multi-member gzip, multi-frame zstd, truncation, unknown 
   assert.deepEqual(await collect(decompressLayer(chunks(a), MediaType.dockerLayerGzip)), a);
   assert.deepEqual(await collect(decompressLayer(chunks(gz2), MediaType.ociLayer)), both);
   assert.deepEqual(await collect(decompressLayer(chunks(a), MediaType.ociLayer)), a);
+});
+
+Deno.test("decompress: gzip output comes in full 1 MiB chunks, however small the input pieces", async () => {
+  // A registry body arrives in 64 KiB pieces; each stage after decompression pays per chunk.
+  const data = gen(3_500_000, "fill");
+  const gz = new Uint8Array(gzipSync(data));
+  for (const piece of [65536, 4093, gz.length]) {
+    for (const reuseBuffers of [false, true]) {
+      const sizes: number[] = [];
+      const parts: Uint8Array[] = [];
+      for await (const c of decompress(chunks(gz, piece), "gzip", {}, { reuseBuffers })) {
+        sizes.push(c.length);
+        parts.push(c.slice());
+      }
+      assert.deepEqual(sizes, [1 << 20, 1 << 20, 1 << 20, 3_500_000 - 3 * (1 << 20)], `pieces of ${piece}`);
+      assert.deepEqual(await collect(parts), data);
+    }
+  }
 });
 
 Deno.test("decompress: the bomb guard stops on size and on ratio", async () => {
