@@ -12,6 +12,7 @@
  * @module
  */
 import { concat } from "../lib/bytes/mod.ts";
+import { Inflater } from "../lib/runtime/inflater.ts";
 
 const lib = Deno.dlopen(
   "libzstd.so.1",
@@ -32,8 +33,6 @@ const lib = Deno.dlopen(
 const ZSTD_c_compressionLevel = 100;
 const ZSTD_e_continue = 0, ZSTD_e_end = 2;
 const OUT_SIZE = 1 << 17;
-/** Size of the output buffers {@link ZstdDecompressor.pieces} writes into. */
-export const ZSTD_OUT_SIZE = OUT_SIZE;
 
 /** The version of the loaded libzstd, e.g. "1.5.4". */
 export function zstdVersion(): string {
@@ -125,10 +124,11 @@ export class ZstdCompressor {
 }
 
 /**
- * A streaming decompressor for any number of frames (skippable ones included). {@link end}
- * throws when the input stopped inside a frame.
+ * A streaming decompressor for any number of frames (skippable ones included), as an
+ * {@link Inflater}: {@link finish} throws when the input stopped inside a frame. It never
+ * {@link Inflater.ended ends}: whatever follows a frame must be another frame.
  */
-export class ZstdDecompressor {
+export class ZstdDecompressor extends Inflater {
   #ds: Deno.PointerValue;
   #in = new ZBuffer();
   #out = new ZBuffer();
@@ -138,45 +138,60 @@ export class ZstdDecompressor {
   #last = 0n;
 
   constructor() {
+    super();
     this.#ds = lib.symbols.ZSTD_createDStream();
     if (!this.#ds) throw new Error("zstd: cannot create a decompression context");
   }
 
-  #step(out: Uint8Array): number {
-    if (!this.#ds) throw new Error("zstd: decompressor already finished");
+  override setInput(b: Uint8Array): void {
+    super.setInput(b);
+    this.#in.set(b);
+  }
+
+  /**
+   * Decompresses into `out`: the bytes written, 0 once the input is used up and nothing is
+   * buffered. Input that only ends a frame or skips one is consumed on the way.
+   */
+  inflate(out: Uint8Array): number {
+    if (!this.#ds) throw new Error("zstd: decompressor already closed");
+    if (out.length === 0) return 0;
     this.#out.set(out);
-    const inPos = this.#in.pos;
-    let r: bigint;
-    try {
-      r = check(lib.symbols.ZSTD_decompressStream(this.#ds, this.#out.raw, this.#in.raw), "decompress");
-    } catch (e) {
-      this.free();
-      throw e;
+    for (;;) {
+      const inPos = this.#in.pos;
+      let r: bigint;
+      try {
+        r = check(lib.symbols.ZSTD_decompressStream(this.#ds, this.#out.raw, this.#in.raw), "decompress");
+      } catch (e) {
+        this.close();
+        throw e;
+      }
+      this.offset = this.#in.pos;
+      const produced = this.#out.pos;
+      // 0 means a frame was completely decoded and flushed; remember the state of the last call that did work.
+      if (produced > 0 || this.#in.pos !== inPos) this.#last = r;
+      if (produced > 0 || this.#in.pos === inPos || this.#in.done) return produced;
     }
-    const produced = this.#out.pos;
-    // 0 means a frame was completely decoded and flushed; remember the state of the last call that did work.
-    if (produced > 0 || this.#in.pos !== inPos) this.#last = r;
-    return produced;
+  }
+
+  /** Throws if the input ended inside a frame. */
+  finish(): void {
+    if (this.#last !== 0n) throw new Error("zstd: truncated input (the data ends inside a frame)");
   }
 
   /**
    * Decompresses `chunk`, yielding each piece of output as a view of a buffer from `buffer`
    * (default: one internal buffer, overwritten by the next piece). `buffer` is called again only
-   * after a piece was yielded (across calls too), and must return arrays of {@link ZSTD_OUT_SIZE}
-   * bytes; pass the same `buffer` to every call on one decompressor.
+   * after a piece was yielded (across calls too); pass the same `buffer` to every call on one
+   * decompressor.
    */
   *pieces(chunk: Uint8Array, buffer: () => Uint8Array = () => this.#outBuf): Generator<Uint8Array> {
-    this.#in.set(chunk);
-    for (let drain = false;;) {
-      if (this.#in.done) drain = true;
+    this.setInput(chunk);
+    for (;;) {
       const out = this.#unused ??= buffer();
-      const n = this.#step(out);
-      if (n > 0) {
-        this.#unused = null;
-        yield out.subarray(0, n);
-      }
-      // Once the input is consumed, output is drained while it fills whole buffers.
-      if (drain && n !== OUT_SIZE) return;
+      const n = this.inflate(out);
+      if (n === 0) return;
+      this.#unused = null;
+      yield out.subarray(0, n);
     }
   }
 
@@ -185,14 +200,8 @@ export class ZstdDecompressor {
     for (const p of this.pieces(chunk)) onOutput(p);
   }
 
-  /** Frees the context; throws if the input ended inside a frame. */
-  end(): void {
-    this.free();
-    if (this.#last !== 0n) throw new Error("zstd: truncated input (the data ends inside a frame)");
-  }
-
-  /** Frees the context (on error paths). Safe to call twice. */
-  free(): void {
+  /** Frees the context. Safe to call twice. */
+  close(): void {
     if (this.#ds) lib.symbols.ZSTD_freeDStream(this.#ds);
     this.#ds = null;
   }
@@ -215,8 +224,12 @@ export function zstdCompress(data: Uint8Array, level = 3): Uint8Array {
 export function zstdDecompress(data: Uint8Array): Uint8Array {
   const parts: Uint8Array[] = [];
   const d = new ZstdDecompressor();
-  d.push(data, (b) => void parts.push(b.slice()));
-  d.end();
+  try {
+    d.push(data, (b) => void parts.push(b.slice()));
+    d.finish();
+  } finally {
+    d.close();
+  }
   return concat(parts);
 }
 
@@ -244,10 +257,14 @@ export function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> 
       d.push(chunk, (b) => ctl.enqueue(b.slice()));
     },
     flush() {
-      d.end();
+      try {
+        d.finish();
+      } finally {
+        d.close();
+      }
     },
     cancel() {
-      d.free();
+      d.close();
     },
   });
 }

@@ -1,14 +1,16 @@
 /**
- * What a streaming gzip inflater is to layer decompression (lib/oci/decompress.ts), whichever
- * library does the work — Deno's zlib-ng (zlib.ts) or ISA-L (ffi/isal.ts) — and the input window
- * both keep: the piece of compressed input handed over last and how much of it is consumed.
+ * What a streaming decompressor is to layer decompression (lib/oci/decompress.ts), whichever
+ * library does the work — gzip by Deno's zlib-ng (zlib.ts) or ISA-L (ffi/isal.ts), zstd by
+ * libzstd (ffi/zstd.ts) — and the input window all keep: the piece of compressed input handed over
+ * last and how much of it is consumed.
  *
  * @module
  */
 
 /**
- * A gzip stream of any number of members. Trailing bytes after the last member are ignored when
- * they start with a zero byte (padding), as node:zlib does; anything else there is an error.
+ * A compressed stream of any number of members (gzip) or frames (zstd). The gzip inflaters ignore
+ * trailing bytes after the last member when they start with a zero byte (padding), as node:zlib
+ * does; anything else there is an error.
  */
 export abstract class Inflater {
   /** The compressed input handed over last. */

@@ -73,9 +73,9 @@ export class SplitStream {
         }
         off += STEP;
       } while (off < this.#stream.length);
-      d.end();
+      d.finish();
     } finally {
-      d.free();
+      d.close();
     }
     if (carry.length) throw new Error(`splitstream: stream ends inside a chunk (${carry.length} bytes left)`);
   }
