@@ -70,9 +70,6 @@ class ZBuffer {
   get done(): boolean {
     return this.raw[2] >= this.raw[1];
   }
-  get bytes(): Uint8Array {
-    return this.#keep;
-  }
 }
 
 /**

@@ -101,8 +101,8 @@ function outputBuffers(size: number, reuse: boolean): () => Uint8Array {
  * The output of `z` in chunks of `size` bytes (the last one shorter): each output buffer is filled
  * from as many input chunks as it takes, so a registry body's 64 KiB pieces (or zstd's 128 KiB
  * blocks) do not become small output chunks, each paying the per-chunk costs of every stage after
- * this one (5% of a pull's CPU). Every member or frame is decoded; for gzip, zero padding after the last
- * member is still read (so that the blob is verified) and ignored.
+ * this one (5% of a pull's CPU). Every member or frame is decoded; for gzip, zero padding after
+ * the last member is still read (so that the blob is verified) and ignored.
  */
 async function* inflateAll(
   src: AsyncIterable<Uint8Array>,
