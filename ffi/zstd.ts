@@ -166,7 +166,8 @@ export class ZstdDecompressor extends Inflater {
       const produced = this.#out.pos;
       // 0 means a frame was completely decoded and flushed; remember the state of the last call that did work.
       if (produced > 0 || this.#in.pos !== inPos) this.#last = r;
-      if (produced > 0 || this.#in.pos === inPos || this.#in.done) return produced;
+      // With input left, call again: libzstd either progresses or fails (no forward progress).
+      if (produced > 0 || this.#in.done) return produced;
     }
   }
 
