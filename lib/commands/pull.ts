@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { hostBootContext } from "../boot/host.ts";
+import { migrateBootPrefix } from "../boot/migrate.ts";
 import type { CommandBody, Context } from "../cli/command.ts";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
 import { UsageError, withContext } from "../error/mod.ts";
@@ -102,6 +104,18 @@ function resultJson(r: PullResult, tag: string, unified: boolean): Record<string
   };
 }
 
+/** The pre-pull boot-artifact prefix migration (design: before every pull), logged when it did something. */
+function migrateBoot(ctx: Context): void {
+  const r = migrateBootPrefix(hostBootContext(ctx.globals.root));
+  for (const rename of r.renamed) ctx.log.debug(`renamed ${rename}`);
+  if (r.menus.length > 0) {
+    ctx.log.info(`Migrated boot entries to the bootc_composefs- prefix: ${r.menus.join(", ")}`, {
+      "bootc.operation": "prefix-migration",
+      "bootc.renamed": r.renamed.length,
+    });
+  }
+}
+
 async function runPull(ctx: Context, image: string, v: Record<string, unknown>): Promise<void> {
   const unified = v.unified === true;
   const zeroCopy = v["zero-copy"] === true;
@@ -123,6 +137,7 @@ async function runPull(ctx: Context, image: string, v: Record<string, unknown>):
     "bootc.allow_missing_fsverity": ctx.globals.insecure,
     "bootc.unified_storage": unified,
   });
+  migrateBoot(ctx);
   const progress = withTotal(ctx.progress);
   const repo = openRepository(ctx, { upgrade: true });
   try {
@@ -177,7 +192,8 @@ export const pullCommand: CommandBody = {
   usage: "IMAGE [--unified] [--tls-verify=false] [--authfile F] [--platform P] [--zero-copy] [--json]",
   description: "Pulls IMAGE (a registry name, docker://NAME, oci:DIR, oci-archive:FILE, docker-archive:FILE or " +
     "containers-storage:NAME) into the repository, verifying every blob, and tags it localhost/bootc-<manifest " +
-    "digest>. With --unified the image is first pulled by a transient podman service into ROOT/sysroot/composefs/" +
+    "digest>. First, boot artifacts that bootc older than 1.14 named without the bootc_composefs- prefix are " +
+    "renamed and the boot menus that name them rewritten, and a repository in an older format is upgraded. With --unified the image is first pulled by a transient podman service into ROOT/sysroot/composefs/" +
     "bootc/storage (the service is always stopped) and then imported from there sharing file data (reflinks or " +
     "hardlinks; --zero-copy refuses to copy). Prints the manifest and config digests and verities and the image id.",
   options: {

@@ -1,0 +1,91 @@
+/**
+ * Where a host's boot files are and what it booted (bootc-layout.md §1.1, §1.9): the physical
+ * root under `--root`, the mounted ESP, the booted deployment and the os-release `ID`. The
+ * deciding logic is pure (mountinfo entries and file texts in); {@link hostBootContext} reads them.
+ *
+ * bootc finds the ESP by walking from the root's block device and mounts it privately; bootcfs
+ * uses the ESP where the system mounts it (`/boot/efi`, `/efi`, or a vfat `/boot`), under the
+ * physical root or under `--root`.
+ *
+ * @module
+ */
+import { type MountInfoEntry, readMountInfo } from "../mount/mountinfo.ts";
+
+/** The boot-related places and facts of the system bootcfs operates on. */
+export interface HostBootContext {
+  /** `<root>/sysroot`: holds `composefs/`, `state/` and `boot/`. */
+  physicalRoot: string;
+  /** The mounted ESP, or null. */
+  esp: string | null;
+  /** Where an ESP was looked for, for error messages. */
+  espCandidates: string[];
+  /** The booted deployment's digest, when `root` is the running composefs-booted system. */
+  booted: string | null;
+  /** `ID` of the os-release of `root` (`bootc` without one), as bootc names entries. */
+  osId: string;
+}
+
+function join(root: string, path: string): string {
+  return `${root.replace(/\/+$/, "")}${path}`;
+}
+
+/** Paths where the ESP may be mounted for `root`, in the order they are tried. */
+export function espCandidates(root: string): string[] {
+  const sysroot = join(root, "/sysroot");
+  const list = [`${sysroot}/boot/efi`, `${sysroot}/efi`, join(root, "/boot/efi"), join(root, "/efi")];
+  return [...new Set([...list, join(root, "/boot")])];
+}
+
+/** The first candidate that is a mount point (`…/boot` only when it is vfat: else it is GRUB's `/boot`). */
+export function findEsp(candidates: string[], mounts: MountInfoEntry[]): string | null {
+  for (const path of candidates) {
+    const m = mounts.findLast((e) => e.mountPoint === path);
+    if (m && (!path.endsWith("/boot") || m.fsType === "vfat")) return path;
+  }
+  return null;
+}
+
+/**
+ * The booted deployment, from `/`'s mount source (`composefs:<hex>`, or
+ * `transient:composefs=<hex>`): after a soft reboot it is right where the command line is not.
+ * Null when `/` is not composefs.
+ */
+export function bootedDeployment(rootSource: string): string | null {
+  return /^(?:composefs:|transient:composefs=)\??([0-9a-f]+)$/.exec(rootSource)?.[1] ?? null;
+}
+
+/** `ID` of an os-release text, unquoted; `bootc` when absent. */
+export function osReleaseId(text: string | null): string {
+  for (const line of (text ?? "").split("\n")) {
+    const m = /^ID=(.*)$/.exec(line.trim());
+    if (m) return m[1].replace(/^(["'])(.*)\1$/, "$2") || "bootc";
+  }
+  return "bootc";
+}
+
+function readIfExists(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/** Reads what {@link HostBootContext} says about `root` (`/` for the running system). */
+export function hostBootContext(root: string): HostBootContext {
+  const mounts = readMountInfo();
+  const candidates = espCandidates(root);
+  let booted: string | null = null;
+  if (root.replace(/\/+$/, "") === "") {
+    const top = mounts.findLast((e) => e.mountPoint === "/");
+    booted = bootedDeployment(top?.source ?? "");
+  }
+  return {
+    physicalRoot: join(root, "/sysroot"),
+    esp: findEsp(candidates, mounts),
+    espCandidates: candidates,
+    booted,
+    osId: osReleaseId(readIfExists(join(root, "/usr/lib/os-release"))),
+  };
+}
