@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { MNT_DETACH, umount2 } from "../../ffi/libc.ts";
 import { LibpodClient } from "./client.ts";
 
@@ -104,6 +104,29 @@ function executable(program: string): boolean {
     } catch { /* not there */ }
   }
   return false;
+}
+
+let tmpDirs = 0;
+
+/**
+ * A new directory for the service's big temporary files (podman stages each blob there before
+ * applying it; `/var/tmp` by default): beside the storage root, so blobs land on the target's
+ * filesystem rather than on a host `/var/tmp` that may be a tmpfs (an installer, an initramfs),
+ * and removed with the service, also when podman was killed and could not. Named for this
+ * process, so that ones left by a bootcfs that died are recognised and removed.
+ */
+async function makeServiceTmpDir(root: string): Promise<string> {
+  const parent = dirname(root);
+  const stem = `.${basename(root)}-podman-tmp-`;
+  for await (const e of Deno.readDir(parent)) {
+    const pid = e.name.startsWith(stem) ? Number(e.name.slice(stem.length).split("-")[0]) : NaN;
+    if (pid > 0 && pid !== Deno.pid && cmdline(pid) === undefined) {
+      await Deno.remove(`${parent}/${e.name}`, { recursive: true });
+    }
+  }
+  const dir = `${parent}/${stem}${Deno.pid}-${++tmpDirs}`;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  return dir;
 }
 
 /** Makes the directories that {@link podmanCommand} with these arguments needs. */
@@ -208,6 +231,8 @@ export class PodmanService {
   readonly socketPath: string;
   /** The storage root it serves. */
   readonly root: string;
+  /** The service's `TMPDIR`, removed when it stops. */
+  readonly tmpDir: string;
   /** Process id of the service. */
   readonly pid: number;
   /** A libpod client on the socket (closed by {@link PodmanService.stop}). */
@@ -219,11 +244,13 @@ export class PodmanService {
   private constructor(
     socketPath: string,
     root: string,
+    tmpDir: string,
     child: Deno.ChildProcess,
     stderr: Promise<string>,
   ) {
     this.socketPath = socketPath;
     this.root = root;
+    this.tmpDir = tmpDir;
     this.pid = child.pid;
     this.#child = child;
     this.#stderr = stderr;
@@ -255,7 +282,8 @@ export class PodmanService {
     await makePodmanDirs(root, runroot, bootcPaths);
     await Deno.mkdir(dirname(socketPath), { recursive: true });
     await removeIfExists(socketPath);
-    const env: Record<string, string> = {};
+    const tmpDir = await makeServiceTmpDir(root);
+    const env: Record<string, string> = { TMPDIR: tmpDir };
     if (options.registriesConf) env.CONTAINERS_REGISTRIES_CONF = resolve(options.registriesConf);
     const [cmd, args] = podmanCommand(podman, root, runroot, bootcPaths, [
       "--storage-driver",
@@ -270,10 +298,11 @@ export class PodmanService {
       child = new Deno.Command(cmd, { args, env, stdin: "null", stdout: "null", stderr: "piped", detached: true })
         .spawn();
     } catch (e) {
+      await Deno.remove(tmpDir, { recursive: true });
       throw new Error(`starting the podman service: ${cmd}: ${(e as Error).message}`);
     }
     const stderr = collectStderr(child.stderr, options.logFile);
-    const service = new PodmanService(socketPath, root, child, stderr);
+    const service = new PodmanService(socketPath, root, tmpDir, child, stderr);
     track(service, true);
     try {
       await service.#waitReady(options.readyTimeoutMs ?? 15_000);
@@ -315,7 +344,8 @@ export class PodmanService {
 
   /**
    * Stops the service: SIGTERM (only if the PID is still a `system service` on our socket), up to
-   * 10 s grace, then SIGKILL; removes the socket and unmounts overlay leftovers under the root.
+   * 10 s grace, then SIGKILL; removes the socket and the temporary directory and unmounts overlay
+   * leftovers under the root.
    * Safe to call more than once.
    */
   async stop(): Promise<void> {
@@ -344,6 +374,9 @@ export class PodmanService {
       await this.#child.status;
       await this.#stderr;
       await removeIfExists(this.socketPath);
+      await Deno.remove(this.tmpDir, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
       cleanupOverlayMounts(this.root);
     } finally {
       track(this, false);

@@ -30,6 +30,7 @@ async function assertStopped(svc: PodmanService, root: string): Promise<void> {
   assert.equal(svc.running, false);
   assert.throws(() => Deno.readTextFileSync(`/proc/${svc.pid}/cmdline`), Deno.errors.NotFound);
   await assert.rejects(Deno.stat(svc.socketPath), Deno.errors.NotFound);
+  await assert.rejects(Deno.stat(svc.tmpDir), Deno.errors.NotFound);
   assert.deepEqual(await mountsBelow(root), []);
 }
 
@@ -161,7 +162,13 @@ Deno.test("podman service and libpod client against podman 4.3.1", async (t) => 
     });
 
     await t.step("service killed during a pull: a clear error, and stop() still cleans up", async () => {
+      // What a bootcfs killed with its service left: removed by the next start.
+      // No process has the pid pid_max.
+      const dead = Deno.readTextFileSync("/proc/sys/kernel/pid_max").trim();
+      const stale = `${dir.path}/.storage-overlay-podman-tmp-${dead}-1`;
+      Deno.mkdirSync(`${stale}/storage123`, { recursive: true });
       const svc = await PodmanService.start(options("overlay"));
+      assert.throws(() => Deno.statSync(stale), Deno.errors.NotFound);
       try {
         let killed = false;
         await assert.rejects(
@@ -185,6 +192,8 @@ Deno.test("podman service and libpod client against podman 4.3.1", async (t) => 
           },
         );
         assert.ok(killed);
+        // podman staged the blob in its TMPDIR beside the root (not /var/tmp), and left it there.
+        assert.notDeepEqual([...Deno.readDirSync(svc.tmpDir)], []);
       } finally {
         await svc.stop();
       }
