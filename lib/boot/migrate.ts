@@ -25,7 +25,6 @@ import {
   writeAll,
 } from "../../ffi/libc.ts";
 import { errorChain, withContextSync } from "../error/mod.ts";
-import { parseUserCfg } from "./grub_menu.ts";
 import type { HostBootContext } from "./host.ts";
 import {
   type ArtifactDir,
@@ -63,8 +62,8 @@ function names(dir: string | null): Set<string> {
   return new Set([...Deno.readDirSync(dir)].map((e) => e.name));
 }
 
-function fsyncPath(path: string, flags = O_RDONLY): void {
-  const fd = open(path, flags);
+function fsyncDir(path: string): void {
+  const fd = open(path, O_RDONLY | O_DIRECTORY);
   try {
     fsync(fd, path);
   } finally {
@@ -125,12 +124,9 @@ function plan(home: MenuHome, pc: PlanContext): PrefixPlan {
     }
     return planBlsMigration(menus, pc);
   }
-  const menus = new Map<string, ReturnType<typeof parseUserCfg>>();
+  const menus = new Map<string, string>();
   for (const m of ["user.cfg", "user.cfg.staged"]) {
-    const path = `${home.dir}/${m}`;
-    if (exists(path)) {
-      menus.set(m, withContextSync(`reading ${path}`, () => parseUserCfg(Deno.readTextFileSync(path))));
-    }
+    if (exists(`${home.dir}/${m}`)) menus.set(m, Deno.readTextFileSync(`${home.dir}/${m}`));
   }
   return planGrubMigration(menus, pc);
 }
@@ -157,7 +153,7 @@ function renameArtifacts(p: PrefixPlan, dirs: Record<ArtifactDir, string | null>
     if (undo.length > 0) throw new Error(`${errorChain(e)}; renaming back failed too: ${undo.join("; ")}`);
     throw e;
   }
-  for (const dir of new Set(done.map(([, to]) => dirname(to)))) fsyncPath(dir, O_RDONLY | O_DIRECTORY);
+  for (const dir of new Set(done.map(([, to]) => dirname(to)))) fsyncDir(dir);
   return done.map(([from, to]) => `${from} -> ${to}`);
 }
 
@@ -170,7 +166,7 @@ function writeScratch(home: MenuHome, menu: string, files: Map<string, string>):
   }
   Deno.mkdirSync(scratch);
   for (const [name, text] of files) writeSynced(`${scratch}/${name}`, text);
-  fsyncPath(scratch, O_RDONLY | O_DIRECTORY);
+  fsyncDir(scratch);
   return scratch;
 }
 
@@ -192,14 +188,14 @@ function migrateHome(home: MenuHome, ctx: HostBootContext): PrefixMigrationResul
   }
   if (p.menus.size === 0) return result;
   const scratch = [...p.menus].map(([menu, files]) => [menu, writeScratch(home, menu, files)]);
-  fsyncPath(home.dir, O_RDONLY | O_DIRECTORY);
+  fsyncDir(home.dir);
   result.renamed = renameArtifacts(p, dirs);
   for (const [menu, path] of scratch) {
     renameat2(path, `${home.dir}/${menu}`, RENAME_EXCHANGE);
     Deno.removeSync(path, { recursive: true });
     result.menus.push(`${home.dir}/${menu}`);
   }
-  fsyncPath(home.dir, O_RDONLY | O_DIRECTORY);
+  fsyncDir(home.dir);
   return result;
 }
 

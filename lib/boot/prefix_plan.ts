@@ -26,7 +26,7 @@ import {
 } from "./bls.ts";
 import { withContextSync } from "../error/mod.ts";
 import { composefsKarg } from "./cmdline.ts";
-import { formatUserCfg, type GrubMenuEntry } from "./grub_menu.ts";
+import { formatUserCfg, parseUserCfg } from "./grub_menu.ts";
 
 /** Where boot artifacts are, by kind. */
 export type ArtifactDir = "type1" | "uki" | "legacyUki";
@@ -200,12 +200,13 @@ function firstInMenu(entries: Map<string, BlsEntry>): string {
 
 /**
  * Plans the migration of GRUB `user.cfg` menus (`user.cfg` and, when present, `user.cfg.staged`),
- * each given as its parsed entries: every chainloader points at the prefixed UKI afterwards.
+ * each given as its text: every chainloader points at the prefixed UKI afterwards.
  */
-export function planGrubMigration(menus: Map<string, GrubMenuEntry[]>, ctx: PlanContext): PrefixPlan {
+export function planGrubMigration(menus: Map<string, string>, ctx: PlanContext): PrefixPlan {
   const renames = new Renames();
   const out = new Map<string, Map<string, string>>();
-  for (const [menu, entries] of menus) {
+  for (const [menu, text] of menus) {
+    const entries = withContextSync(`reading ${menu}`, () => parseUserCfg(text));
     if (!entries.some((e) => legacyUkiDigest(e.chainloader) !== null)) continue;
     const moved = entries.map((e) => {
       const digest = legacyUkiDigest(e.chainloader);

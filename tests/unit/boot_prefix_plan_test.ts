@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseBlsEntry } from "../../lib/boot/bls.ts";
+import { errorChain } from "../../lib/error/mod.ts";
 import { parseUserCfg, USER_CFG_HEADER } from "../../lib/boot/grub_menu.ts";
 import { type Listings, planBlsMigration, type PlanContext, planGrubMigration } from "../../lib/boot/prefix_plan.ts";
 
@@ -134,10 +135,8 @@ Deno.test("prefix plan: UKIs and their addon directories, from EFI/Linux/bootc a
 
 Deno.test("prefix plan: GRUB user.cfg chainloaders, staged menu included; a password-only user.cfg is left alone", () => {
   const cfg = (ids: string[]) =>
-    parseUserCfg(
-      USER_CFG_HEADER +
-        ids.map((id) => `menuentry "OS: (${id})" {\ninsmod fat\nchainloader /EFI/Linux/${id}.efi\n}\n`).join(""),
-    );
+    USER_CFG_HEADER +
+    ids.map((id) => `menuentry "OS: (${id})" {\ninsmod fat\nchainloader /EFI/Linux/${id}.efi\n}\n`).join("");
   const menus = new Map([["user.cfg", cfg([B, A])], ["user.cfg.staged", cfg([P + C, B])]]);
   const plan = planGrubMigration(menus, ctx(listings({ uki: [`${B}.efi`, `${P}${C}.efi`], legacyUki: [`${A}.efi`] })));
   assert.deepEqual(plan.renames.map((r) => r.to.name), [`${P}${B}.efi`, `${P}${A}.efi`]);
@@ -146,8 +145,15 @@ Deno.test("prefix plan: GRUB user.cfg chainloaders, staged menu included; a pass
   assert.deepEqual(live.map((e) => e.title), [`OS: (${B})`, `OS: (${A})`]);
   const staged = parseUserCfg(plan.menus.get("user.cfg.staged")!.get("user.cfg.staged")!);
   assert.equal(staged[0].chainloader, `/EFI/Linux/${P}${C}.efi`);
-  const none = planGrubMigration(new Map([["user.cfg", []]]), ctx(listings({})));
+  const none = planGrubMigration(
+    new Map([["user.cfg", "GRUB2_PASSWORD=grub.pbkdf2.sha512.10000.AB\n"]]),
+    ctx(listings({})),
+  );
   assert.equal(none.menus.size, 0);
-  const other = parseUserCfg('menuentry "Windows" {\nchainloader +1\n}\n');
+  const other = 'menuentry "Windows" {\nchainloader +1\n}\n';
   assert.equal(planGrubMigration(new Map([["user.cfg", other]]), ctx(listings({}))).menus.size, 0);
+  assert.throws(
+    () => planGrubMigration(new Map([["user.cfg", 'menuentry "" {\n}\n']]), ctx(listings({}))),
+    (e) => /^reading user\.cfg: menuentry with an empty title$/.test(errorChain(e)),
+  );
 });
