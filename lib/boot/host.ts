@@ -29,9 +29,14 @@ function join(root: string, path: string): string {
   return `${root.replace(/\/+$/, "")}${path}`;
 }
 
+/** The physical root of the system at `root`: `<root>/sysroot`. */
+export function physicalRootOf(root: string): string {
+  return join(root, "/sysroot");
+}
+
 /** Paths where the ESP may be mounted for `root`, in the order they are tried. */
 export function espCandidates(root: string): string[] {
-  const sysroot = join(root, "/sysroot");
+  const sysroot = physicalRootOf(root);
   const list = [`${sysroot}/boot/efi`, `${sysroot}/efi`, join(root, "/boot/efi"), join(root, "/efi")];
   return [...new Set([...list, join(root, "/boot")])];
 }
@@ -82,7 +87,7 @@ export function hostBootContext(root: string): HostBootContext {
     booted = bootedDeployment(top?.source ?? "");
   }
   return {
-    physicalRoot: join(root, "/sysroot"),
+    physicalRoot: physicalRootOf(root),
     esp: findEsp(candidates, mounts),
     espCandidates: candidates,
     booted,

@@ -25,7 +25,7 @@ import {
   writeAll,
 } from "../../ffi/libc.ts";
 import { errorChain, withContextSync } from "../error/mod.ts";
-import type { HostBootContext } from "./host.ts";
+import { type HostBootContext, hostBootContext, physicalRootOf } from "./host.ts";
 import {
   type ArtifactDir,
   type Listings,
@@ -178,7 +178,20 @@ function migrateHome(home: MenuHome, ctx: HostBootContext): PrefixMigrationResul
     if (name.endsWith(SCRATCH)) Deno.removeSync(`${home.dir}/${name}`, { recursive: true });
   }
   const dirs = artifactDirs(home, ctx.esp);
-  const listings: Listings = { type1: names(dirs.type1), uki: names(dirs.uki), legacyUki: names(dirs.legacyUki) };
+  // Read only when a legacy entry asks: an up-to-date system costs the menu reads alone.
+  const cache = new Map<ArtifactDir, ReadonlySet<string>>();
+  const listed = (k: ArtifactDir) => cache.get(k) ?? cache.set(k, names(dirs[k])).get(k)!;
+  const listings: Listings = {
+    get type1() {
+      return listed("type1");
+    },
+    get uki() {
+      return listed("uki");
+    },
+    get legacyUki() {
+      return listed("legacyUki");
+    },
+  };
   let p: PrefixPlan;
   try {
     p = plan(home, { listings, osId: ctx.osId, booted: ctx.booted });
@@ -200,7 +213,7 @@ function migrateHome(home: MenuHome, ctx: HostBootContext): PrefixMigrationResul
 }
 
 /**
- * Gives every legacy boot artifact of the host the `bootc_composefs-` prefix and rewrites the
+ * Gives every legacy boot artifact of the system at `root` (`/` for the running one) the `bootc_composefs-` prefix and rewrites the
  * menus that name them (GRUB's BLS entries in `/boot`, systemd-boot's on the ESP, GRUB's
  * `user.cfg` for UKIs, and their staged copies). Only on a physical root with composefs
  * deployments (`state/deploy/`); entries of other systems are left as they are. Idempotent: a
@@ -208,14 +221,15 @@ function migrateHome(home: MenuHome, ctx: HostBootContext): PrefixMigrationResul
  *
  * @example
  * ```ts
- * const r = migrateBootPrefix(hostBootContext("/"));
+ * const r = migrateBootPrefix("/");
  * if (r.menus.length) console.log(`migrated ${r.menus.join(", ")}`);
  * ```
  */
-export function migrateBootPrefix(ctx: HostBootContext): PrefixMigrationResult {
+export function migrateBootPrefix(root: string): PrefixMigrationResult {
   const result: PrefixMigrationResult = { renamed: [], menus: [] };
   // No composefs deployment, nothing of bootc's to migrate: the menus belong to another system.
-  if (!exists(`${ctx.physicalRoot}/state/deploy`)) return result;
+  if (!exists(`${physicalRootOf(root)}/state/deploy`)) return result;
+  const ctx = hostBootContext(root);
   for (const home of homes(ctx)) {
     const r = withContextSync(`migrating the boot entries in ${home.dir}`, () => migrateHome(home, ctx));
     result.renamed.push(...r.renamed);

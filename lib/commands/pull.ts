@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { hostBootContext } from "../boot/host.ts";
 import { migrateBootPrefix } from "../boot/migrate.ts";
 import type { CommandBody, Context } from "../cli/command.ts";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
@@ -106,7 +105,7 @@ function resultJson(r: PullResult, tag: string, unified: boolean): Record<string
 
 /** The pre-pull boot-artifact prefix migration (design: before every pull), logged when it did something. */
 function migrateBoot(ctx: Context): void {
-  const r = migrateBootPrefix(hostBootContext(ctx.globals.root));
+  const r = migrateBootPrefix(ctx.globals.root);
   for (const rename of r.renamed) ctx.log.debug(`renamed ${rename}`);
   if (r.menus.length > 0) {
     ctx.log.info(`Migrated boot entries to the bootc_composefs- prefix: ${r.menus.join(", ")}`, {

@@ -83,9 +83,9 @@ function isOurService(pid: number, socketPath: string): boolean {
   return text.includes("system service") && text.includes(socketPath);
 }
 
-async function removeIfExists(path: string): Promise<void> {
+async function removeIfExists(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
   try {
-    await Deno.remove(path);
+    await Deno.remove(path, opts);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
@@ -374,9 +374,7 @@ export class PodmanService {
       await this.#child.status;
       await this.#stderr;
       await removeIfExists(this.socketPath);
-      await Deno.remove(this.tmpDir, { recursive: true }).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
+      await removeIfExists(this.tmpDir, { recursive: true });
       cleanupOverlayMounts(this.root);
     } finally {
       track(this, false);

@@ -74,7 +74,7 @@ async function legacyGrub(root: string): Promise<string> {
 Deno.test("prefix migration: GRUB BLS entries and shared kernel directories, live and staged, idempotent", async () => {
   await using dir = await scratchDir();
   const boot = await legacyGrub(dir.path);
-  const r = migrateBootPrefix(hostBootContext(dir.path));
+  const r = migrateBootPrefix(dir.path);
   assert.deepEqual(r.menus.sort(), [`${boot}/loader/entries`, `${boot}/loader/entries.staged`]);
   assert.equal(r.renamed.length, 2);
   const after = await snapshot(boot);
@@ -97,7 +97,7 @@ Deno.test("prefix migration: GRUB BLS entries and shared kernel directories, liv
   assert.equal(after["loader/entries.staged/bootc_fedora-44-1.conf"], type1Entry("44", `/boot/${P}${C}`, C));
   assert.equal(after[`${P}${A}/vmlinuz`], "fake-kernel");
   // The second run finds nothing to do and changes nothing.
-  const again = migrateBootPrefix(hostBootContext(dir.path));
+  const again = migrateBootPrefix(dir.path);
   assert.deepEqual(again, { renamed: [], menus: [] });
   assert.deepEqual(await snapshot(boot), after);
 });
@@ -107,7 +107,7 @@ Deno.test("prefix migration: a physical root without composefs deployments is no
   const boot = await legacyGrub(dir.path);
   await Deno.remove(`${dir.path}/sysroot/state`, { recursive: true });
   const before = await snapshot(boot);
-  assert.deepEqual(migrateBootPrefix(hostBootContext(dir.path)), { renamed: [], menus: [] });
+  assert.deepEqual(migrateBootPrefix(dir.path), { renamed: [], menus: [] });
   assert.deepEqual(await snapshot(boot), before);
 });
 
@@ -117,7 +117,7 @@ Deno.test("prefix migration: a scratch menu left by a crash is dropped; renamed 
   // As if a run had renamed A's directory and died before switching the menus.
   await Deno.rename(`${boot}/${A}`, `${boot}/${P}${A}`);
   await write(`${boot}/loader/entries.bootcfs-migrate/half-written.conf`, "version");
-  const r = migrateBootPrefix(hostBootContext(dir.path));
+  const r = migrateBootPrefix(dir.path);
   assert.deepEqual(r.renamed, [`${boot}/${C} -> ${boot}/${P}${C}`]);
   const after = await snapshot(boot);
   assert.ok(!("loader/entries.bootcfs-migrate/" in after));
@@ -139,7 +139,7 @@ Deno.test("prefix migration: a rename that fails undoes the others and leaves th
   await run("mount", ["-o", "remount,ro", esp]);
   const before = await snapshot(`${boot}/loader`);
   assertFails(
-    () => migrateBootPrefix(hostBootContext(dir.path)),
+    () => migrateBootPrefix(dir.path),
     new RegExp(`migrating the boot entries in ${boot}/loader: renameat2 .*${B}\\.efi.*EROFS`),
   );
   assert.ok((await Deno.stat(`${boot}/${A}`)).isDirectory, "the kernel directory is renamed back");
@@ -148,7 +148,7 @@ Deno.test("prefix migration: a rename that fails undoes the others and leaves th
   );
   assert.deepEqual(Object.fromEntries(menus), before);
   await run("mount", ["-o", "remount,rw", esp]);
-  const r = migrateBootPrefix(hostBootContext(dir.path));
+  const r = migrateBootPrefix(dir.path);
   assert.equal(r.renamed.length, 2);
   assert.deepEqual(Object.keys(await snapshot(`${esp}/EFI/Linux/bootc`)), [`${P}${B}.efi`]);
 });
@@ -169,9 +169,8 @@ Deno.test("prefix migration: systemd-boot on the ESP, Type-1 and UKIs (also from
   await write(`${esp}/loader/entries/bootc_fedora-1-0.conf`, type1Entry("1", `/EFI/Linux/${A}`, A));
   await write(`${esp}/loader/entries/bootc_fedora-2-0.conf`, `title T\nversion 2\nefi /EFI/Linux/${B}.efi\n`);
   await write(`${esp}/loader/entries/bootc_fedora-3-1.conf`, `title T\nversion 3\nuki /EFI/Linux/bootc/${C}.efi\n`);
-  const ctx = hostBootContext(dir.path);
-  assert.equal(ctx.esp, esp);
-  const r = migrateBootPrefix(ctx);
+  assert.equal(hostBootContext(dir.path).esp, esp);
+  const r = migrateBootPrefix(dir.path);
   assert.deepEqual(r.menus, [`${esp}/loader/entries`]);
   const after = await snapshot(esp);
   assert.deepEqual(Object.keys(after).filter((k) => k.startsWith("EFI/")).sort(), [
@@ -195,7 +194,7 @@ Deno.test("prefix migration: systemd-boot on the ESP, Type-1 and UKIs (also from
     `title T\nversion 3\nuki /EFI/Linux/bootc/${P}${C}.efi\n`,
   );
   assert.equal(after["loader/entries/bootc_fedora-1-0.conf"], type1Entry("1", `/EFI/Linux/${P}${A}`, A));
-  assert.deepEqual(migrateBootPrefix(hostBootContext(dir.path)), { renamed: [], menus: [] });
+  assert.deepEqual(migrateBootPrefix(dir.path), { renamed: [], menus: [] });
 });
 
 Deno.test("prefix migration: GRUB with UKIs (user.cfg); without a mounted ESP it is a clear error", async () => {
@@ -211,7 +210,7 @@ Deno.test("prefix migration: GRUB with UKIs (user.cfg); without a mounted ESP it
       .join("");
   await write(`${grub}/user.cfg`, cfg);
   assertFails(
-    () => migrateBootPrefix(hostBootContext(dir.path)),
+    () => migrateBootPrefix(dir.path),
     /migrating the boot entries in .*grub2: UKI (a1)+\.efi of a boot entry not found \(no ESP is mounted at .*\/sysroot\/boot\/efi, /,
   );
   const esp = `${dir.path}/sysroot/boot/efi`;
@@ -219,7 +218,7 @@ Deno.test("prefix migration: GRUB with UKIs (user.cfg); without a mounted ESP it
   await run("mount", ["-t", "tmpfs", "esp", esp]);
   await write(`${esp}/EFI/Linux/bootc/${A}.efi`, "a");
   await write(`${esp}/EFI/Linux/${B}.efi`, "b");
-  migrateBootPrefix(hostBootContext(dir.path));
+  migrateBootPrefix(dir.path);
   const text = await Deno.readTextFile(`${grub}/user.cfg`);
   assert.match(
     text,
