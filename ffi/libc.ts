@@ -44,6 +44,12 @@ const lib = Deno.dlopen(
     copy_file_range: { parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"], result: "isize" },
     fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
     mkdir: { parameters: ["buffer", "u32"], result: "i32" },
+    mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+    symlink: { parameters: ["buffer", "buffer"], result: "i32" },
+    lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+    chmod: { parameters: ["buffer", "u32"], result: "i32" },
+    lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+    utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
     syncfs_nb: { name: "syncfs", parameters: ["i32"], result: "i32", nonblocking: true },
     __errno_location: { parameters: [], result: "pointer" },
     strerror: { parameters: ["i32"], result: "pointer" },
@@ -120,6 +126,23 @@ export function cstr(s: string): Uint8Array {
   return enc.encode(s + "\0");
 }
 
+/**
+ * A path as text (UTF-8) or as raw bytes, for names that need not be UTF-8 (file names taken from
+ * an image tree).
+ */
+export type PathArg = string | Uint8Array;
+
+function cpath(p: PathArg): Uint8Array {
+  if (typeof p === "string") return cstr(p);
+  const out = new Uint8Array(p.length + 1);
+  out.set(p);
+  return out;
+}
+
+function showPath(p: PathArg): string {
+  return typeof p === "string" ? p : new TextDecoder().decode(p);
+}
+
 function check(r: number | bigint, call: string, target: string): number {
   const n = Number(r);
   if (n < 0) throw new SyscallError(call, target, errnoView.getInt32());
@@ -136,8 +159,8 @@ export const MNT_FORCE = 1, MNT_DETACH = 2;
 const FICLONE = 0x40049409n, FS_IOC_ENABLE_VERITY = 0x40806685n, FS_IOC_MEASURE_VERITY = 0xc0046686n;
 
 /** open(2); returns the new fd. */
-export function open(path: string, flags: number, mode = 0o644): number {
-  return check(lib.symbols.open(cstr(path), flags | O_CLOEXEC, mode), "open", path);
+export function open(path: PathArg, flags: number, mode = 0o644): number {
+  return check(lib.symbols.open(cpath(path), flags | O_CLOEXEC, mode), "open", showPath(path));
 }
 
 /**
@@ -221,11 +244,46 @@ export function lstat(path: string, at: DirRef = CWD): StatInfo | null {
 }
 
 /** mkdir(2); false (no exception) when something already exists at `path`. */
-export function mkdir(path: string, mode = 0o755): boolean {
-  if (lib.symbols.mkdir(cstr(path), mode) === 0) return true;
+export function mkdir(path: PathArg, mode = 0o755): boolean {
+  if (lib.symbols.mkdir(cpath(path), mode) === 0) return true;
   const e = errnoView.getInt32();
   if (e === 17) return false;
-  throw new SyscallError("mkdir", path, e);
+  throw new SyscallError("mkdir", showPath(path), e);
+}
+
+/** mknod(2): a device node, FIFO or socket file; `mode` includes the file type bits. */
+export function mknod(path: PathArg, mode: number, rdev: number): void {
+  check(lib.symbols.mknod(cpath(path), mode, BigInt(rdev)), "mknod", showPath(path));
+}
+
+/** symlink(2): `path` becomes a symlink to `target`. */
+export function symlink(target: PathArg, path: PathArg): void {
+  check(lib.symbols.symlink(cpath(target), cpath(path)), "symlink", showPath(path));
+}
+
+/** lchown(2): owner and group of `path`, not following a symlink. */
+export function lchown(path: PathArg, uid: number, gid: number): void {
+  check(lib.symbols.lchown(cpath(path), uid, gid), "lchown", showPath(path));
+}
+
+/** chmod(2), with the setuid/setgid/sticky bits (follows symlinks: not for symlinks). */
+export function chmod(path: PathArg, mode: number): void {
+  check(lib.symbols.chmod(cpath(path), mode), "chmod", showPath(path));
+}
+
+/** lsetxattr(2): sets extended attribute `name` (raw bytes or text) of `path`, not following a symlink. */
+export function lsetxattr(path: PathArg, name: PathArg, value: Uint8Array): void {
+  const r = lib.symbols.lsetxattr(cpath(path), cpath(name), value, BigInt(value.length), 0);
+  check(r, "lsetxattr", `${showPath(path)} ${showPath(name)}`);
+}
+
+const times = new BigInt64Array(4);
+const UTIME_OMIT = (1n << 30n) - 2n;
+
+/** utimensat(2) with AT_SYMLINK_NOFOLLOW: sets the mtime of `path` (also of a symlink), atime untouched. */
+export function setMtime(path: PathArg, sec: number, nsec: number): void {
+  times.set([0n, UTIME_OMIT, BigInt(sec), BigInt(nsec)]);
+  check(lib.symbols.utimensat(AT_FDCWD, cpath(path), times, AT_SYMLINK_NOFOLLOW), "utimensat", showPath(path));
 }
 
 /** fsync(2). */
@@ -310,8 +368,9 @@ export function linkFd(fd: number, path: string, at: DirRef = CWD): void {
 }
 
 /** linkat(2) without following symlinks: a hard link `newPath` to `oldPath`. */
-export function link(oldPath: string, newPath: string): void {
-  check(lib.symbols.linkat(AT_FDCWD, cstr(oldPath), AT_FDCWD, cstr(newPath), 0), "linkat", `${oldPath} -> ${newPath}`);
+export function link(oldPath: PathArg, newPath: PathArg): void {
+  const r = lib.symbols.linkat(AT_FDCWD, cpath(oldPath), AT_FDCWD, cpath(newPath), 0);
+  check(r, "linkat", `${showPath(oldPath)} -> ${showPath(newPath)}`);
 }
 
 /** renameat2(2) with RENAME_NOREPLACE or RENAME_EXCHANGE (0 for a plain rename). */

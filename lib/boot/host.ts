@@ -10,6 +10,7 @@
  * @module
  */
 import { type MountInfoEntry, readMountInfo } from "../mount/mountinfo.ts";
+import { entryNames, parseOsRelease } from "./os_release.ts";
 
 /** The boot-related places and facts of the system bootcfs operates on. */
 export interface HostBootContext {
@@ -61,11 +62,7 @@ export function bootedDeployment(rootSource: string): string | null {
 
 /** `ID` of an os-release text, unquoted; `bootc` when absent. */
 export function osReleaseId(text: string | null): string {
-  for (const line of (text ?? "").split("\n")) {
-    const m = /^ID=(.*)$/.exec(line.trim());
-    if (m) return m[1].replace(/^(["'])(.*)\1$/, "$2") || "bootc";
-  }
-  return "bootc";
+  return entryNames(text === null ? null : parseOsRelease(text), "").osId;
 }
 
 function readIfExists(path: string): string | null {

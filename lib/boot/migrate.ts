@@ -10,20 +10,8 @@
  * @module
  */
 import { dirname } from "node:path";
-import {
-  close,
-  fsync,
-  O_CREAT,
-  O_DIRECTORY,
-  O_RDONLY,
-  O_TRUNC,
-  O_WRONLY,
-  open,
-  RENAME_EXCHANGE,
-  RENAME_NOREPLACE,
-  renameat2,
-  writeAll,
-} from "../../ffi/libc.ts";
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../../ffi/libc.ts";
+import { fsyncDir, writeSynced } from "../runtime/durable.ts";
 import { errorChain, withContextSync } from "../error/mod.ts";
 import { type HostBootContext, hostBootContext, physicalRootOf } from "./host.ts";
 import {
@@ -60,25 +48,6 @@ function exists(path: string): boolean {
 function names(dir: string | null): Set<string> {
   if (dir === null || !exists(dir)) return new Set();
   return new Set([...Deno.readDirSync(dir)].map((e) => e.name));
-}
-
-function fsyncDir(path: string): void {
-  const fd = open(path, O_RDONLY | O_DIRECTORY);
-  try {
-    fsync(fd, path);
-  } finally {
-    close(fd);
-  }
-}
-
-function writeSynced(path: string, text: string): void {
-  const fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644);
-  try {
-    writeAll(fd, new TextEncoder().encode(text), path);
-    fsync(fd, path);
-  } finally {
-    close(fd);
-  }
 }
 
 /** The `.conf` files of a BLS menu directory, by name. */

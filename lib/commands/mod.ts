@@ -46,6 +46,11 @@ export const COMMANDS: LazyCommand[] = [
     load: async () => (await import("./oci.ts")).ociCommand,
   },
   {
+    name: "install",
+    summary: "install an image as the first deployment of a new system (bootc install to-filesystem)",
+    load: async () => (await import("./install.ts")).installCommand,
+  },
+  {
     name: "mkcomposefs",
     summary: "build a composefs image from a directory or dumpfile (like C mkcomposefs)",
     load: async () => (await import("./mkcomposefs.ts")).mkcomposefsCommand,

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { migrateBootPrefix } from "../boot/migrate.ts";
 import type { CommandBody, Context } from "../cli/command.ts";
 import type { ProgressReporter, ProgressTask } from "../cli/progress.ts";
 import { UsageError, withContext } from "../error/mod.ts";
@@ -17,6 +16,8 @@ import { tagImage } from "../oci/store.ts";
 import { pullIntoStore, storeReference, unifiedStore } from "../podman/unified.ts";
 import { platformOption } from "./options.ts";
 import { openRepository } from "./repo.ts";
+import { migrateBoot } from "./boot_migration.ts";
+import type { Repository } from "../repository/mod.ts";
 
 /** message_id of bootc's composefs pull records (bootc-layout.md §6). */
 export const PULL_MESSAGE_ID = "4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8";
@@ -103,72 +104,97 @@ function resultJson(r: PullResult, tag: string, unified: boolean): Record<string
   };
 }
 
-/** The pre-pull boot-artifact prefix migration (design: before every pull), logged when it did something. */
-function migrateBoot(ctx: Context): void {
-  const r = migrateBootPrefix(ctx.globals.root);
-  for (const rename of r.renamed) ctx.log.debug(`renamed ${rename}`);
-  if (r.menus.length > 0) {
-    ctx.log.info(`Migrated boot entries to the bootc_composefs- prefix: ${r.menus.join(", ")}`, {
-      "bootc.operation": "prefix-migration",
-      "bootc.renamed": r.renamed.length,
-    });
-  }
+/** How {@link pullTagged} pulls. */
+export interface PullImageOptions {
+  unified?: boolean;
+  zeroCopy?: boolean;
+  tlsVerify?: boolean;
+  authFile?: string;
+  platform?: ReturnType<typeof platformOption>;
 }
 
-async function runPull(ctx: Context, image: string, v: Record<string, unknown>): Promise<void> {
-  const unified = v.unified === true;
-  const zeroCopy = v["zero-copy"] === true;
-  const tlsVerify = boolOption(v["tls-verify"], "tls-verify");
-  const authFile = v.authfile as string | undefined;
-  const platform = platformOption(v.platform);
-  const { imgref, transport, name } = splitImage(image);
-  if (unified && transport !== "registry") {
-    throw new UsageError(`--unified pulls from a registry; ${image} is a ${transport} reference`);
+/** The registry options a pulling command takes (`--tls-verify`, `--authfile`, `--platform`). */
+export function pullOptions(v: Record<string, unknown>): PullImageOptions {
+  return {
+    tlsVerify: boolOption(v["tls-verify"], "tls-verify"),
+    authFile: v.authfile as string | undefined,
+    platform: platformOption(v.platform),
+  };
+}
+
+/** `image` split into its transport and name; usage errors for options that do not fit it. */
+function checkedImage(image: string, o: PullImageOptions): ReturnType<typeof splitImage> {
+  const split = splitImage(image);
+  if (o.unified && split.transport !== "registry") {
+    throw new UsageError(`--unified pulls from a registry; ${image} is a ${split.transport} reference`);
   }
-  if (zeroCopy && !unified && transport !== "containers-storage") {
+  if (o.zeroCopy && !o.unified && split.transport !== "containers-storage") {
     throw new UsageError("--zero-copy needs --unified or a containers-storage: source");
   }
+  return split;
+}
+
+/**
+ * Pulls `image` into `repo` (through bootcfs's containers-storage with `unified`) and tags it
+ * with bootc's GC-root tag once everything is stored, logging bootc's two pull records.
+ */
+export async function pullTagged(
+  ctx: Context,
+  repo: Repository,
+  image: string,
+  o: PullImageOptions,
+): Promise<{ result: PullResult; tag: string; imgref: string }> {
+  const { imgref, transport, name } = checkedImage(image, o);
   ctx.log.info(`Pulling composefs image ${image}`, {
     message_id: PULL_MESSAGE_ID,
     "bootc.operation": "pull",
     "bootc.source_image": name,
     "bootc.transport": transport,
     "bootc.allow_missing_fsverity": ctx.globals.insecure,
-    "bootc.unified_storage": unified,
+    "bootc.unified_storage": o.unified === true,
   });
-  migrateBoot(ctx);
   const progress = withTotal(ctx.progress);
+  const { tlsVerify, authFile, platform } = o;
+  let source = imgref;
+  if (o.unified) {
+    const store = unifiedStore(ctx.globals.root);
+    const id = await withContext(
+      `pulling ${name} into ${store.root}`,
+      () => pullIntoStore(store, name, { tlsVerify, authFile, arch: platform?.architecture, progress }),
+    );
+    source = storeReference(store, id);
+  }
+  const result = await pull(repo, source, {
+    platform,
+    tlsVerify,
+    authFile,
+    localFetch: o.zeroCopy ? "zerocopy" : "auto",
+    progress,
+    log: (m) => ctx.log.debug(m),
+  });
+  // The GC root comes last: a failed pull leaves nothing tagged.
+  const tag = bootcTag(result.manifestDigest);
+  tagImage(repo, result.manifestDigest, tag);
+  progress.finish();
+  ctx.log.info("Pulled image into composefs repository", {
+    message_id: PULL_MESSAGE_ID,
+    "bootc.manifest_digest": result.manifestDigest,
+    "bootc.manifest_verity": result.manifestVerity,
+    "bootc.config_digest": result.configDigest,
+    "bootc.config_verity": result.configVerity,
+    "bootc.tag": tag,
+  });
+  return { result, tag, imgref };
+}
+
+async function runPull(ctx: Context, image: string, v: Record<string, unknown>): Promise<void> {
+  const unified = v.unified === true;
+  const opts = { ...pullOptions(v), unified, zeroCopy: v["zero-copy"] === true };
+  checkedImage(image, opts);
+  migrateBoot(ctx);
   const repo = openRepository(ctx, { upgrade: true });
   try {
-    let source = imgref;
-    if (unified) {
-      const store = unifiedStore(ctx.globals.root);
-      const id = await withContext(
-        `pulling ${name} into ${store.root}`,
-        () => pullIntoStore(store, name, { tlsVerify, authFile, arch: platform?.architecture, progress }),
-      );
-      source = storeReference(store, id);
-    }
-    const r = await pull(repo, source, {
-      platform,
-      tlsVerify,
-      authFile,
-      localFetch: zeroCopy ? "zerocopy" : "auto",
-      progress,
-      log: (m) => ctx.log.debug(m),
-    });
-    // The GC root comes last: a failed pull leaves nothing tagged.
-    const tag = bootcTag(r.manifestDigest);
-    tagImage(repo, r.manifestDigest, tag);
-    progress.finish();
-    ctx.log.info("Pulled image into composefs repository", {
-      message_id: PULL_MESSAGE_ID,
-      "bootc.manifest_digest": r.manifestDigest,
-      "bootc.manifest_verity": r.manifestVerity,
-      "bootc.config_digest": r.configDigest,
-      "bootc.config_verity": r.configVerity,
-      "bootc.tag": tag,
-    });
+    const { result: r, tag } = await pullTagged(ctx, repo, image, opts);
     if (v.json) {
       ctx.out.json(resultJson(r, tag, unified));
       return;

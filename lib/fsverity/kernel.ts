@@ -12,8 +12,10 @@ import {
   O_NOFOLLOW,
   O_RDONLY,
   open,
+  openTmpfile,
   pread,
   SyscallError,
+  writeAll,
 } from "../../ffi/libc.ts";
 import { FsVerityHasher, type HashAlg } from "./digest.ts";
 
@@ -60,6 +62,27 @@ export function enableFd(fd: number, alg: HashAlg, what: string): boolean {
       }
       throw e;
     }
+  }
+}
+
+/**
+ * Whether the filesystem holding directory `dir` can enable fs-verity: tried on an unnamed
+ * one-byte file there (O_TMPFILE), which vanishes when closed.
+ */
+export function verityAvailable(dir: string, alg: HashAlg = "sha512"): boolean {
+  const fd = openTmpfile(dir, 0o600);
+  let ro: number;
+  try {
+    writeAll(fd, new Uint8Array(1), dir);
+    // fs-verity refuses a file with a writer open; the read-only reopen keeps the unnamed file.
+    ro = open(`/proc/self/fd/${fd}`, O_RDONLY);
+  } finally {
+    close(fd);
+  }
+  try {
+    return enableFd(ro, alg, dir);
+  } finally {
+    close(ro);
   }
 }
 

@@ -8,6 +8,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { MNT_DETACH, umount2 } from "../../ffi/libc.ts";
 import { LibpodClient } from "./client.ts";
+import { removeIfExists } from "../runtime/durable.ts";
 
 /** How to start the service. */
 export interface PodmanServiceOptions {
@@ -81,14 +82,6 @@ function isOurService(pid: number, socketPath: string): boolean {
   if (!args) return false;
   const text = args.join(" ");
   return text.includes("system service") && text.includes(socketPath);
-}
-
-async function removeIfExists(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
-  try {
-    await Deno.remove(path, opts);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
 }
 
 /**
@@ -281,7 +274,7 @@ export class PodmanService {
     }
     await makePodmanDirs(root, runroot, bootcPaths);
     await Deno.mkdir(dirname(socketPath), { recursive: true });
-    await removeIfExists(socketPath);
+    removeIfExists(socketPath);
     const tmpDir = await makeServiceTmpDir(root);
     const env: Record<string, string> = { TMPDIR: tmpDir };
     if (options.registriesConf) env.CONTAINERS_REGISTRIES_CONF = resolve(options.registriesConf);
@@ -373,8 +366,8 @@ export class PodmanService {
       }
       await this.#child.status;
       await this.#stderr;
-      await removeIfExists(this.socketPath);
-      await removeIfExists(this.tmpDir, { recursive: true });
+      removeIfExists(this.socketPath);
+      removeIfExists(this.tmpDir, { recursive: true });
       cleanupOverlayMounts(this.root);
     } finally {
       track(this, false);

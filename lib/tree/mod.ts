@@ -16,3 +16,4 @@ export {
   makedev,
 } from "./merge.ts";
 export { type OciTransformOptions, scratchRootStat, transformForOci, type XattrMode } from "./transform.ts";
+export { BootTransformError, selinuxPolicyName, transformForBoot } from "./boot_transform.ts";

@@ -1,0 +1,55 @@
+/**
+ * The Type-1 (BLS) boot entry bootc writes when it installs a deployment (bootc-layout.md §1.5,
+ * §1.9, §3.6 "install" mode): its command line, its kernel directory and its `.conf`. Pure.
+ *
+ * @module
+ */
+import { ARTIFACT_PREFIX, type BlsEntry, blsFileName, formatBlsEntry } from "./bls.ts";
+import type { EntryNames } from "./os_release.ts";
+
+/** What the kernel command line of a new installation is made of. */
+export interface InstallCmdline {
+  /** `root=` value (`UUID=…`), or null when the root is found by discoverable partitions. */
+  rootSpec: string | null;
+  /** `--karg` values, in order. */
+  kargs: string[];
+  /** The deployment id. */
+  id: string;
+  /** fs-verity optional: `composefs=?<id>`. */
+  insecure: boolean;
+}
+
+/** bootc's install command line: `root=… rw`, the `--karg`s, then `composefs=[?]<id>`. */
+export function installCmdline(c: InstallCmdline): string {
+  const root = c.rootSpec === null ? [] : [`root=${c.rootSpec}`];
+  return [...root, "rw", ...c.kargs, `composefs=${c.insecure ? "?" : ""}${c.id}`].join(" ");
+}
+
+/** The directory (under the boot directory) holding a deployment's `vmlinuz` and `initrd`. */
+export function kernelDirName(id: string): string {
+  return `${ARTIFACT_PREFIX}${id}`;
+}
+
+/** A primary Type-1 entry for GRUB. */
+export interface Type1Entry {
+  fileName: string;
+  text: string;
+}
+
+/**
+ * The primary entry of deployment `id` for GRUB: paths under `/boot` (`pathPrefix`), or at the
+ * root of a separate `/boot` partition (`""`); sort key `bootc-<os_id>-0`.
+ */
+export function primaryType1Entry(id: string, names: EntryNames, cmdline: string, pathPrefix: string): Type1Entry {
+  const dir = `${pathPrefix}/${kernelDirName(id)}`;
+  const entry: BlsEntry = {
+    title: names.title,
+    version: names.version,
+    linux: `${dir}/vmlinuz`,
+    initrd: [`${dir}/initrd`],
+    options: cmdline,
+    sortKey: `bootc-${names.osId}-0`,
+    extras: [],
+  };
+  return { fileName: blsFileName(names.osId, names.version, true), text: formatBlsEntry(entry) };
+}

@@ -1,0 +1,203 @@
+/**
+ * The composefs part of `bootc install to-filesystem` (bootc-layout.md §3.1 steps 5a, 5b, 5e, 5f;
+ * §3.6 "install" mode), for an image already pulled into the target's repository: the boot image
+ * (deployment id), the deployment's state (`state/deploy/<id>/` with `etc/`, `var` and
+ * `<id>.origin`; the shared `/var` seeded from the image), the kernel directory and the GRUB BLS
+ * entry that boots it. Installing the bootloader itself (bootupd, bootctl) is not bootcfs's job.
+ *
+ * Order, so that a crash never leaves a bootable entry without its deployment: state under a
+ * temporary name then renamed, kernel files, and the entry last. Everything is synced at the end.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { close, O_RDONLY, open, pread, syncfs } from "../../ffi/libc.ts";
+import { kernelDirName, primaryType1Entry } from "../boot/type1.ts";
+import { entryNames, parseOsRelease } from "../boot/os_release.ts";
+import type { BootResource } from "../boot/resources.ts";
+import { ContextError } from "../error/mod.ts";
+import { type BootImage, generateBootImage, leafBytes } from "../oci/boot_image.ts";
+import type { Digest } from "../oci/digest.ts";
+import type { ObjectId, Repository } from "../repository/mod.ts";
+import { fsyncDir, removeIfExists, replaceFile } from "../runtime/durable.ts";
+import { mountAt } from "../mount/mountinfo.ts";
+import { Directory, type Leaf } from "../tree/mod.ts";
+import { checkoutTree, writeFileContent } from "./checkout.ts";
+import { formatOrigin, originReference } from "./origin.ts";
+
+/** What {@link installDeployment} needs. */
+export interface InstallOptions {
+  /** The physical root being installed to (holds `composefs/`, `state/`, `boot/`). */
+  target: string;
+  /** The target's repository, with the image pulled and tagged. */
+  repo: Repository;
+  manifestDigest: Digest;
+  /** The image reference as pulled (`docker://…`, `oci:…`), recorded in the origin. */
+  imgref: string;
+  /** The kernel command line, without `composefs=` (see `installCmdline`). */
+  cmdline: (id: ObjectId) => string;
+  log: (message: string) => void;
+}
+
+/** What an installation wrote. */
+export interface InstallResult {
+  /** The deployment id: the boot image's fs-verity digest. */
+  id: ObjectId;
+  /** Hex SHA-256 of vmlinuz followed by the initramfs. */
+  bootDigest: string;
+  kver: string;
+  /** The BLS entry file written. */
+  entry: string;
+  stateDir: string;
+}
+
+/** Refuses a target that already has a deployment or a boot entry: install is for an empty root. */
+export function checkEmptyTarget(target: string): void {
+  for (const dir of [`${target}/state/deploy`, `${target}/boot/loader/entries`]) {
+    let names: string[];
+    try {
+      names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    if (names.length > 0) {
+      throw new Error(
+        `${dir} is not empty (${names.slice(0, 3).join(", ")}): install needs a root without deployments`,
+      );
+    }
+  }
+}
+
+/** The kernel to boot: bootc takes the kind of the first boot resource; bootcfs installs kernels only. */
+function kernelOf(resources: BootResource[]): Extract<BootResource, { kind: "kernel" }> {
+  const first = resources[0];
+  if (!first) throw new Error("the image has no kernel (/usr/lib/modules/<kver>/vmlinuz) and no UKI");
+  if (first.kind === "uki") {
+    throw new Error(`the image boots a UKI (${first.path}); UKI installs are not supported yet`);
+  }
+  if (first.kind === "type1") {
+    throw new Error(`the image ships the BLS entry /boot/loader/entries/${first.name}; those are not supported yet`);
+  }
+  if (!first.initramfs) throw new Error(`/usr/lib/modules/${first.kver} has a vmlinuz but no initramfs.img`);
+  return first;
+}
+
+/** SHA-256 of the files, read in order (1 MiB at a time). */
+function sha256Files(paths: string[]): string {
+  const h = createHash("sha256");
+  const buf = new Uint8Array(1 << 20);
+  for (const path of paths) {
+    const fd = open(path, O_RDONLY);
+    try {
+      for (let off = 0;;) {
+        const n = pread(fd, buf, off, path);
+        if (n === 0) break;
+        h.update(buf.subarray(0, n));
+        off += n;
+      }
+    } finally {
+      close(fd);
+    }
+  }
+  return h.digest("hex");
+}
+
+function isMountPoint(path: string): boolean {
+  return mountAt(Deno.realPathSync(path)) !== null;
+}
+
+/**
+ * `state/deploy/<id>/` (§3.5 step 10, §3.1 step 5f): `etc/` as the image has it (minus `.updated`),
+ * `var` → `../../os/default/var`, `<id>.origin`; built as `state/.deploy-<id>.tmp` and renamed,
+ * so GC and status never see half a deployment. The shared `/var` is seeded from the image when
+ * it does not exist yet.
+ */
+function writeState(o: InstallOptions, boot: BootImage, bootDigest: string): string {
+  const state = `${o.target}/state`;
+  Deno.mkdirSync(`${state}/deploy`, { recursive: true });
+  const dest = `${state}/deploy/${boot.id}`;
+  const tmp = `${state}/.deploy-${boot.id}.tmp`;
+  removeIfExists(tmp, { recursive: true });
+  Deno.mkdirSync(`${tmp}/etc`, { recursive: true });
+  const etc = boot.root.get("etc");
+  if (etc instanceof Directory) {
+    const s = checkoutTree(o.repo, etc, `${tmp}/etc`);
+    o.log(`copied /etc: ${s.files} files, ${s.directories} directories`);
+    removeIfExists(`${tmp}/etc/.updated`, { recursive: true });
+  }
+  Deno.symlinkSync("../../os/default/var", `${tmp}/var`);
+  const origin = formatOrigin({
+    imageReference: originReference(o.imgref),
+    bootType: "bls",
+    bootDigest,
+    manifestDigest: o.manifestDigest,
+  });
+  Deno.writeTextFileSync(`${tmp}/${boot.id}.origin`, origin, { mode: 0o644 });
+  const sharedVar = `${state}/os/default/var`;
+  Deno.mkdirSync(`${state}/os/default`, { recursive: true });
+  const imageVar = boot.root.get("var");
+  if (tryMkdir(sharedVar) && imageVar instanceof Directory) {
+    const s = checkoutTree(o.repo, imageVar, sharedVar);
+    o.log(`seeded the shared /var: ${s.files} files, ${s.directories} directories`);
+  }
+  Deno.renameSync(tmp, dest);
+  fsyncDir(`${state}/deploy`);
+  return dest;
+}
+
+function tryMkdir(path: string): boolean {
+  try {
+    Deno.mkdirSync(path, { mode: 0o755 });
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return false;
+    throw e;
+  }
+}
+
+/** Copies a kernel file out of the image: written beside, synced, renamed into place. */
+function writeBootFile(repo: Repository, leaf: Leaf, path: string): void {
+  const tmp = `${path}.tmp`;
+  removeIfExists(tmp);
+  writeFileContent(repo, leaf, tmp);
+  Deno.chmodSync(tmp, 0o644);
+  Deno.renameSync(tmp, path);
+}
+
+/** Installs manifest `o.manifestDigest` of `o.repo` as the target's first deployment. */
+export async function installDeployment(o: InstallOptions): Promise<InstallResult> {
+  checkEmptyTarget(o.target);
+  const boot = await generateBootImage(o.repo, o.manifestDigest).catch((e) => {
+    throw new ContextError(`building the boot image of ${o.manifestDigest}`, e);
+  });
+  o.log(`boot image ${boot.id}`);
+  const kernel = kernelOf(boot.resources);
+  const osRelease = kernel.osRelease
+    ? parseOsRelease(new TextDecoder().decode(leafBytes(o.repo, kernel.osRelease)))
+    : null;
+  const names = entryNames(osRelease, boot.id);
+
+  const bootDir = `${o.target}/boot`;
+  const kernelDir = `${bootDir}/${kernelDirName(boot.id)}`;
+  Deno.mkdirSync(kernelDir, { recursive: true });
+  writeBootFile(o.repo, kernel.vmlinuz, `${kernelDir}/vmlinuz`);
+  writeBootFile(o.repo, kernel.initramfs!, `${kernelDir}/initrd`);
+  const bootDigest = sha256Files([`${kernelDir}/vmlinuz`, `${kernelDir}/initrd`]);
+  fsyncDir(kernelDir);
+
+  const stateDir = writeState(o, boot, bootDigest);
+
+  const entry = primaryType1Entry(boot.id, names, o.cmdline(boot.id), isMountPoint(bootDir) ? "" : "/boot");
+  const entries = `${bootDir}/loader/entries`;
+  Deno.mkdirSync(entries, { recursive: true });
+  replaceFile(`${entries}/${entry.fileName}`, entry.text);
+
+  const fd = open(o.target, O_RDONLY);
+  try {
+    syncfs(fd, o.target);
+  } finally {
+    close(fd);
+  }
+  return { id: boot.id, bootDigest, kver: kernel.kver, entry: `${entries}/${entry.fileName}`, stateDir };
+}

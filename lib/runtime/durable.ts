@@ -1,0 +1,59 @@
+/**
+ * Writing files so that a crash leaves either the old or the new content, never a mix: data
+ * written and fsynced under a temporary name, renamed over the old, the directory fsynced.
+ *
+ * @module
+ */
+import { basename, dirname } from "node:path";
+import { close, fsync, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, O_WRONLY, open, writeAll } from "../../ffi/libc.ts";
+
+/** fsync(2) of a directory, making the names created, renamed or removed in it durable. */
+export function fsyncDir(path: string): void {
+  const fd = open(path, O_RDONLY | O_DIRECTORY);
+  try {
+    fsync(fd, path);
+  } finally {
+    close(fd);
+  }
+}
+
+/** Creates or truncates `path`, writes `data` and fsyncs it (its name is not synced). */
+export function writeSynced(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  try {
+    writeAll(fd, typeof data === "string" ? new TextEncoder().encode(data) : data, path);
+    fsync(fd, path);
+  } finally {
+    close(fd);
+  }
+}
+
+/**
+ * Replaces `path` atomically: written and synced as `.<name>.tmp` beside it, renamed over it, the
+ * directory synced. The mode is set explicitly (the umask does not apply).
+ */
+export function replaceFile(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = `${dirname(path)}/.${basename(path)}.tmp`;
+  try {
+    writeSynced(tmp, data, mode);
+    Deno.chmodSync(tmp, mode);
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* it was never created, or already renamed */ }
+    throw e;
+  }
+  fsyncDir(dirname(path));
+}
+
+/** Removes `path` (a whole tree with `recursive`) if it exists; true when something was removed. */
+export function removeIfExists(path: string, opts: { recursive?: boolean } = {}): boolean {
+  try {
+    Deno.removeSync(path, opts);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
