@@ -51,6 +51,11 @@ export const COMMANDS: LazyCommand[] = [
     load: async () => (await import("./install.ts")).installCommand,
   },
   {
+    name: "status",
+    summary: "show the deployments: staged, booted, rollback and others (bootc status)",
+    load: async () => (await import("./status.ts")).statusCommand,
+  },
+  {
     name: "mkcomposefs",
     summary: "build a composefs image from a directory or dumpfile (like C mkcomposefs)",
     load: async () => (await import("./mkcomposefs.ts")).mkcomposefsCommand,
