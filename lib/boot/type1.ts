@@ -17,12 +17,14 @@ export interface InstallCmdline {
   id: string;
   /** fs-verity optional: `composefs=?<id>`. */
   insecure: boolean;
+  /** The image's kargs.d arguments (see `kargs_d.ts`). */
+  imageKargs: string[];
 }
 
-/** bootc's install command line: `root=… rw`, the `--karg`s, then `composefs=[?]<id>`. */
+/** bootc's install command line: `root=… rw`, the `--karg`s, `composefs=[?]<id>`, then the image's kargs.d. */
 export function installCmdline(c: InstallCmdline): string {
   const root = c.rootSpec === null ? [] : [`root=${c.rootSpec}`];
-  return [...root, "rw", ...c.kargs, `composefs=${c.insecure ? "?" : ""}${c.id}`].join(" ");
+  return [...root, "rw", ...c.kargs, `composefs=${c.insecure ? "?" : ""}${c.id}`, ...c.imageKargs].join(" ");
 }
 
 /** The directory (under the boot directory) holding a deployment's `vmlinuz` and `initrd`. */

@@ -99,7 +99,8 @@ async function toFilesystem(ctx: Context, target: string, v: Record<string, unkn
         repo,
         manifestDigest: result.manifestDigest,
         imgref,
-        cmdline: (id) => installCmdline({ rootSpec: rootSpec || null, kargs, id, insecure: allowMissing }),
+        cmdline: (id, imageKargs) =>
+          installCmdline({ rootSpec: rootSpec || null, kargs, id, insecure: allowMissing, imageKargs }),
         log: (m) => ctx.log.debug(m),
       }));
     ctx.log.info(`Installed deployment ${r.id}`, { "bootc.operation": "install", "bootc.deployment": r.id });
@@ -133,7 +134,8 @@ const toFilesystemCommand: Command = {
     "pull` does, builds the boot image whose fs-verity digest is the deployment id, writes " +
     "TARGET/state/deploy/<id>/ (etc copied from the image, var, <id>.origin) and seeds TARGET/state/os/default/var, " +
     "copies the image's kernel and initramfs to TARGET/boot/bootc_composefs-<id>/ and writes the GRUB BLS entry " +
-    "TARGET/boot/loader/entries/bootc_<os>-<version>-1.conf with `root=<SPEC> rw <kargs> composefs=<id>`. " +
+    "TARGET/boot/loader/entries/bootc_<os>-<version>-1.conf with `root=<SPEC> rw <kargs> composefs=<id>` followed " +
+    "by the arguments of the image's /usr/lib/bootc/kargs.d/*.toml. " +
     "Without fs-verity on TARGET (or with --allow-missing-verity / --insecure) the entry says composefs=?<id>. " +
     "The bootloader itself is not installed (bootupd or bootctl do that). Images that boot a UKI, ship their own " +
     "BLS entries, or carry an SELinux policy are refused for now.",

@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { close, O_RDONLY, open, pread, syncfs } from "../../ffi/libc.ts";
+import { imageKargs } from "../boot/kargs_d.ts";
 import { kernelDirName, primaryType1Entry } from "../boot/type1.ts";
 import { entryNames, parseOsRelease } from "../boot/os_release.ts";
 import type { BootResource } from "../boot/resources.ts";
@@ -21,7 +22,7 @@ import type { Digest } from "../oci/digest.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
 import { fsyncDir, removeIfExists, replaceFile } from "../runtime/durable.ts";
 import { mountAt } from "../mount/mountinfo.ts";
-import { Directory, type Leaf } from "../tree/mod.ts";
+import { Directory, Leaf, lookup, S_IFREG, utf8 } from "../tree/mod.ts";
 import { checkoutTree, writeFileContent } from "./checkout.ts";
 import { formatOrigin, originReference } from "./origin.ts";
 
@@ -34,8 +35,8 @@ export interface InstallOptions {
   manifestDigest: Digest;
   /** The image reference as pulled (`docker://…`, `oci:…`), recorded in the origin. */
   imgref: string;
-  /** The kernel command line, without `composefs=` (see `installCmdline`). */
-  cmdline: (id: ObjectId) => string;
+  /** The kernel command line for deployment `id` and the image's kargs.d arguments (`installCmdline`). */
+  cmdline: (id: ObjectId, imageKargs: string[]) => string;
   log: (message: string) => void;
 }
 
@@ -81,6 +82,19 @@ function kernelOf(resources: BootResource[]): Extract<BootResource, { kind: "ker
   }
   if (!first.initramfs) throw new Error(`/usr/lib/modules/${first.kver} has a vmlinuz but no initramfs.img`);
   return first;
+}
+
+/** The kernel arguments of the image's `/usr/lib/bootc/kargs.d/*.toml` for this machine's architecture. */
+function kargsD(repo: Repository, root: Directory): string[] {
+  const dir = lookup(root, "/usr/lib/bootc/kargs.d");
+  if (!(dir instanceof Directory)) return [];
+  const files: [string, string][] = [];
+  for (const [name, node] of dir.entries()) {
+    if (node instanceof Leaf && node.fileType === S_IFREG) {
+      files.push([utf8(name), new TextDecoder().decode(leafBytes(repo, node))]);
+    }
+  }
+  return imageKargs(files, Deno.build.arch);
 }
 
 /** SHA-256 of the files, read in order (1 MiB at a time). */
@@ -177,6 +191,8 @@ export async function installDeployment(o: InstallOptions): Promise<InstallResul
     ? parseOsRelease(new TextDecoder().decode(leafBytes(o.repo, kernel.osRelease)))
     : null;
   const names = entryNames(osRelease, boot.id);
+  // Everything that can refuse the image is read before anything is written.
+  const cmdline = o.cmdline(boot.id, kargsD(o.repo, boot.root));
 
   const bootDir = `${o.target}/boot`;
   const kernelDir = `${bootDir}/${kernelDirName(boot.id)}`;
@@ -188,7 +204,7 @@ export async function installDeployment(o: InstallOptions): Promise<InstallResul
 
   const stateDir = writeState(o, boot, bootDigest);
 
-  const entry = primaryType1Entry(boot.id, names, o.cmdline(boot.id), isMountPoint(bootDir) ? "" : "/boot");
+  const entry = primaryType1Entry(boot.id, names, cmdline, isMountPoint(bootDir) ? "" : "/boot");
   const entries = `${bootDir}/loader/entries`;
   Deno.mkdirSync(entries, { recursive: true });
   replaceFile(`${entries}/${entry.fileName}`, entry.text);

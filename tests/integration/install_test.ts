@@ -43,6 +43,10 @@ function osLayer(opts: { omit?: string[]; extra?: Item[] } = {}): Uint8Array {
     d(`usr/lib/modules/${KVER}/`),
     f(`usr/lib/modules/${KVER}/vmlinuz`, vmlinuz),
     f(`usr/lib/modules/${KVER}/initramfs.img`, initramfs),
+    d("usr/lib/bootc/"),
+    d("usr/lib/bootc/kargs.d/"),
+    f("usr/lib/bootc/kargs.d/10-console.toml", 'kargs = ["console=tty0", "console=ttyS0,115200"]\n'),
+    f("usr/lib/bootc/kargs.d/20-other-arch.toml", 'kargs = ["nope"]\nmatch-architectures = ["s390x"]\n'),
     d("etc/", { mode: 0o755 }),
     f("etc/hostname", "test\n"),
     f("etc/.updated", ""),
@@ -129,7 +133,8 @@ Deno.test("install to-filesystem: boot image, state, kernel and entry as bootc l
     Deno.readTextFileSync(`${target}/boot/loader/entries/bootc_test_os-42-1.conf`),
     "title Test OS 42\nversion 42\n" +
       `linux /boot/bootc_composefs-${id}/vmlinuz\ninitrd /boot/bootc_composefs-${id}/initrd\n` +
-      `options root=UUID=1b2c rw quiet console=ttyS0 composefs=?${id}\nsort-key bootc-test-os-0\n`,
+      `options root=UUID=1b2c rw quiet console=ttyS0 composefs=?${id} console=tty0 console=ttyS0,115200\n` +
+      "sort-key bootc-test-os-0\n",
   );
   const manifest = JSON.parse(await (await bootcfs(["--repo", repo, "oci", "images", "--json"])).stdout)[0];
   const state = `${target}/state/deploy/${id}`;
@@ -187,6 +192,11 @@ Deno.test("install to-filesystem: images it cannot boot are refused with nothing
     ["no-sysroot", osLayer({ omit: ["sysroot/"] }), /the image has no \/sysroot directory/],
     ["no-kernel", osLayer({ omit: ["usr/lib/modules/"] }), /the image has no kernel/],
     [
+      "bad-kargs",
+      osLayer({ extra: [f("usr/lib/bootc/kargs.d/30-typo.toml", 'karg = ["x"]\n')] }),
+      /30-typo\.toml:1: unknown key 'karg'/,
+    ],
+    [
       "selinux",
       osLayer({ extra: [d("etc/selinux/"), f("etc/selinux/config", "SELINUX=enforcing\nSELINUXTYPE=targeted\n")] }),
       /SELinux policy "targeted"/,
@@ -220,7 +230,7 @@ Deno.test("install to-filesystem: root= comes from the target filesystem's UUID,
   assert.equal(ok.code, 0, ok.stderr);
   const out = JSON.parse(ok.stdout);
   const entry = Deno.readTextFileSync(out.entry);
-  assert.match(entry, new RegExp(`^options rw composefs=\\?${out.deployment}$`, "m"));
+  assert.match(entry, new RegExp(`^options rw composefs=\\?${out.deployment} console=tty0 console=ttyS0,115200$`, "m"));
 
   // On a real filesystem it is the UUID blkid reads from the superblock.
   await using ext4 = await createLoopFs("ext4", { sizeMiB: 128 });
@@ -228,5 +238,5 @@ Deno.test("install to-filesystem: root= comes from the target filesystem's UUID,
   const onDisk = await install(ext4.mountPoint, image, "--json");
   assert.equal(onDisk.code, 0, onDisk.stderr);
   const diskEntry = Deno.readTextFileSync(JSON.parse(onDisk.stdout).entry);
-  assert.match(diskEntry, new RegExp(`^options root=UUID=${uuid} rw composefs=\\?[0-9a-f]{128}$`, "m"));
+  assert.match(diskEntry, new RegExp(`^options root=UUID=${uuid} rw composefs=\\?[0-9a-f]{128} console=tty0 `, "m"));
 });

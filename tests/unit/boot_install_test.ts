@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { bootResources } from "../../lib/boot/resources.ts";
 import { entryNames, parseOsRelease } from "../../lib/boot/os_release.ts";
 import { installCmdline, primaryType1Entry } from "../../lib/boot/type1.ts";
+import { imageKargs, parseKargsFile } from "../../lib/boot/kargs_d.ts";
 import { parseBlsEntry } from "../../lib/boot/bls.ts";
 import {
   BootTransformError,
@@ -48,10 +49,19 @@ Deno.test("entry names: PRETTY_NAME > NAME > ID > id for the title, VERSION_ID >
 Deno.test("install entry: bootc's command line order, file name, sort key and paths", () => {
   const id = "0f".repeat(64);
   assert.equal(
-    installCmdline({ rootSpec: "UUID=u", kargs: ["quiet", "a=b"], id, insecure: false }),
-    `root=UUID=u rw quiet a=b composefs=${id}`,
+    installCmdline({
+      rootSpec: "UUID=u",
+      kargs: ["quiet", "a=b"],
+      id,
+      insecure: false,
+      imageKargs: ["mitigations=off"],
+    }),
+    `root=UUID=u rw quiet a=b composefs=${id} mitigations=off`,
   );
-  assert.equal(installCmdline({ rootSpec: null, kargs: [], id, insecure: true }), `rw composefs=?${id}`);
+  assert.equal(
+    installCmdline({ rootSpec: null, kargs: [], id, insecure: true, imageKargs: [] }),
+    `rw composefs=?${id}`,
+  );
   const names = { osId: "fedora-coreos", title: "Fedora CoreOS 41", version: "41.20251125.0" };
   const e = primaryType1Entry(id, names, "rw", "/boot");
   assert.equal(e.fileName, "bootc_fedora_coreos-41.20251125.0-1.conf");
@@ -155,4 +165,34 @@ Deno.test("boot resources: Type-1 entries, then UKIs, then /usr/lib/modules kern
     "kernel 6.1 initramfs os-release",
     "kernel 6.2 - os-release",
   ]);
+});
+
+Deno.test("kargs.d: arrays of basic and literal strings over lines, comments, architectures, name order", () => {
+  const files: [string, string][] = [
+    ["20-console.toml", "# serial console\nkargs = [\n  \"console=ttyS0,115200n8\", # the first port\n  'quiet',\n]\n"],
+    ["10-base.toml", 'kargs = ["a=\\"quoted\\"", "tab\\tx", "\\u00e9"]\nmatch-architectures = ["x86_64", "aarch64"]\n'],
+    ["30-arm.toml", 'match-architectures = ["aarch64"]\nkargs = ["arm-only"]'],
+    ["README", "not toml"],
+  ];
+  assert.deepEqual(imageKargs(files, "x86_64"), ['a="quoted"', "tab\tx", "\u00e9", "console=ttyS0,115200n8", "quiet"]);
+  assert.deepEqual(imageKargs(files, "aarch64").at(-1), "arm-only");
+  assert.deepEqual(parseKargsFile("kargs = []", "empty.toml"), { kargs: [], matchArchitectures: null });
+});
+
+Deno.test("kargs.d: unknown keys, tables, non-string values and broken syntax are errors naming file and line", () => {
+  const bad: [string, RegExp][] = [
+    ['kargs = ["a"]\nfoo = ["b"]', /f\.toml:2: unknown key 'foo'/],
+    ['[section]\nkargs = ["a"]', /f\.toml:1: tables are not allowed/],
+    ["kargs = [1]", /must be an array of strings/],
+    ['kargs = "a"', /must be an array of strings/],
+    ['kargs = ["a"', /unterminated array/],
+    ['kargs = ["a" "b"]', /expected ',' or '\]'/],
+    ['kargs = ["a\nb"]', /f\.toml:1: unterminated string/],
+    ['kargs = ["a"]\nkargs = ["b"]', /given twice/],
+    ['kargs = ["a"] x', /unexpected 'x'/],
+    ['match-architectures = ["x86_64"]', /no 'kargs' array/],
+    ['kargs = ["""a"""]', /multi-line strings/],
+    ['kargs = ["\\q"]', /bad escape/],
+  ];
+  for (const [text, error] of bad) assert.throws(() => parseKargsFile(text, "f.toml"), error, text);
 });
