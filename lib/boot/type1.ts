@@ -17,14 +17,20 @@ export interface InstallCmdline {
   id: string;
   /** fs-verity optional: `composefs=?<id>`. */
   insecure: boolean;
+  /** `systemd.mount-extra=…:/boot:…` for a separate `/boot`, else null. */
+  bootMount: string | null;
   /** The image's kargs.d arguments (see `kargs_d.ts`). */
   imageKargs: string[];
 }
 
-/** bootc's install command line: `root=… rw`, the `--karg`s, `composefs=[?]<id>`, then the image's kargs.d. */
+/**
+ * bootc's install command line: `root=… rw`, the `--karg`s, `composefs=[?]<id>`, the mount of a
+ * separate `/boot`, then the image's kargs.d. (LUKS and `boot=` arguments are not produced.)
+ */
 export function installCmdline(c: InstallCmdline): string {
   const root = c.rootSpec === null ? [] : [`root=${c.rootSpec}`];
-  return [...root, "rw", ...c.kargs, `composefs=${c.insecure ? "?" : ""}${c.id}`, ...c.imageKargs].join(" ");
+  const composefs = `composefs=${c.insecure ? "?" : ""}${c.id}`;
+  return [...root, "rw", ...c.kargs, composefs, ...(c.bootMount ? [c.bootMount] : []), ...c.imageKargs].join(" ");
 }
 
 /** The directory (under the boot directory) holding a deployment's `vmlinuz` and `initrd`. */

@@ -11,36 +11,25 @@ import { installCmdline } from "../boot/type1.ts";
 import { checkEmptyTarget, installDeployment } from "../deploy/install.ts";
 import { UsageError, withContext } from "../error/mod.ts";
 import { verityAvailable } from "../fsverity/kernel.ts";
-import { readMountInfo } from "../mount/mountinfo.ts";
+import { filesystemSpec, separateMount } from "../deploy/mount_spec.ts";
 import { Repository } from "../repository/mod.ts";
 import { pullOptions, pullTagged } from "./pull.ts";
 
-/** The longest mount point that contains `path` (canonical), from mountinfo entries. */
-function containingMount(path: string): { source: string; mountPoint: string } | null {
-  let best: { source: string; mountPoint: string } | null = null;
-  for (const e of readMountInfo()) {
-    const p = e.mountPoint;
-    const under = p === "/" || path === p || path.startsWith(p + "/");
-    if (under && (!best || p.length >= best.mountPoint.length)) best = e;
-  }
-  return best;
-}
-
 /**
- * `UUID=<uuid>` of the block device holding `dir`, probed by `blkid` (bootc asks lsblk; without
- * udev, as in containers and initramfs shells, only a direct probe knows), or null.
+ * `systemd.mount-extra=<spec>:/boot:<fstype>:defaults` when TARGET/boot is a separate filesystem
+ * (so the booted system mounts it where GRUB reads it), else null.
  */
-export async function rootMountSpec(dir: string): Promise<string | null> {
-  const m = containingMount(Deno.realPathSync(dir));
-  if (!m?.source.startsWith("/dev/")) return null;
-  try {
-    const out = await new Deno.Command("blkid", { args: ["-p", "-o", "value", "-s", "UUID", m.source] }).output();
-    const uuid = new TextDecoder().decode(out.stdout).trim();
-    return out.success && uuid ? `UUID=${uuid}` : null;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
+async function bootMountArg(target: string, given: string | undefined): Promise<string | null> {
+  const m = separateMount(`${target}/boot`);
+  if (!m) {
+    if (given !== undefined) throw new UsageError(`--boot-mount-spec: ${target}/boot is not a separate mount`);
+    return null;
   }
+  const spec = given ?? await filesystemSpec(`${target}/boot`);
+  if (!spec) {
+    throw new Error(`cannot find the UUID of the filesystem mounted at ${target}/boot; pass --boot-mount-spec UUID=…`);
+  }
+  return `systemd.mount-extra=${spec}:/boot:${m.fsType}:defaults`;
 }
 
 function targetOf(args: string[]): string {
@@ -63,13 +52,14 @@ async function toFilesystem(ctx: Context, target: string, v: Record<string, unkn
   const opts = pullOptions(v);
   checkEmptyTarget(target);
   const given = v["root-mount-spec"] as string | undefined;
-  const rootSpec = given ?? await rootMountSpec(target);
+  const rootSpec = given ?? await filesystemSpec(target);
   if (rootSpec === null) {
     throw new Error(
       `cannot find the UUID of the filesystem holding ${target}; pass --root-mount-spec UUID=… ` +
         "(or --root-mount-spec= to leave root= to discoverable partitions)",
     );
   }
+  const bootMount = await bootMountArg(target, v["boot-mount-spec"] as string | undefined);
   let allowMissing = v["allow-missing-verity"] === true || ctx.globals.insecure;
   if (!allowMissing && !verityAvailable(target)) {
     ctx.log.warn(`${target} has no fs-verity: installing with composefs=? (fs-verity not enforced)`);
@@ -100,7 +90,7 @@ async function toFilesystem(ctx: Context, target: string, v: Record<string, unkn
         manifestDigest: result.manifestDigest,
         imgref,
         cmdline: (id, imageKargs) =>
-          installCmdline({ rootSpec: rootSpec || null, kargs, id, insecure: allowMissing, imageKargs }),
+          installCmdline({ rootSpec: rootSpec || null, kargs, id, insecure: allowMissing, bootMount, imageKargs }),
         log: (m) => ctx.log.debug(m),
       }));
     ctx.log.info(`Installed deployment ${r.id}`, { "bootc.operation": "install", "bootc.deployment": r.id });
@@ -134,14 +124,20 @@ const toFilesystemCommand: Command = {
     "pull` does, builds the boot image whose fs-verity digest is the deployment id, writes " +
     "TARGET/state/deploy/<id>/ (etc copied from the image, var, <id>.origin) and seeds TARGET/state/os/default/var, " +
     "copies the image's kernel and initramfs to TARGET/boot/bootc_composefs-<id>/ and writes the GRUB BLS entry " +
-    "TARGET/boot/loader/entries/bootc_<os>-<version>-1.conf with `root=<SPEC> rw <kargs> composefs=<id>` followed " +
-    "by the arguments of the image's /usr/lib/bootc/kargs.d/*.toml. " +
+    "TARGET/boot/loader/entries/bootc_<os>-<version>-1.conf with `root=<SPEC> rw <kargs> composefs=<id>`, " +
+    "systemd.mount-extra=…:/boot:… when TARGET/boot is a separate filesystem, and the arguments of the image's " +
+    "/usr/lib/bootc/kargs.d/*.toml. " +
     "Without fs-verity on TARGET (or with --allow-missing-verity / --insecure) the entry says composefs=?<id>. " +
     "The bootloader itself is not installed (bootupd or bootctl do that). Images that boot a UKI, ship their own " +
     "BLS entries, or carry an SELinux policy are refused for now.",
   options: {
     "source-imgref": { type: "string", value: "IMAGE", help: "image to install (as for `bootcfs pull`)" },
     karg: { type: "string", multiple: true, value: "K", help: "add a kernel argument (repeatable)" },
+    "boot-mount-spec": {
+      type: "string",
+      value: "SPEC",
+      help: "source of a separate TARGET/boot for systemd.mount-extra (default: its UUID)",
+    },
     "root-mount-spec": {
       type: "string",
       value: "SPEC",

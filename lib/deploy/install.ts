@@ -5,8 +5,9 @@
  * `<id>.origin`; the shared `/var` seeded from the image), the kernel directory and the GRUB BLS
  * entry that boots it. Installing the bootloader itself (bootupd, bootctl) is not bootcfs's job.
  *
- * Order, so that a crash never leaves a bootable entry without its deployment: state under a
- * temporary name then renamed, kernel files, and the entry last. Everything is synced at the end.
+ * Order, so that a crash never leaves an entry without what it boots: the kernel files (each
+ * written beside, synced, renamed), the state under a temporary name then renamed, a sync of the
+ * target (and of a separate `/boot`), and only then the entry, itself replaced atomically.
  *
  * @module
  */
@@ -20,8 +21,8 @@ import { ContextError } from "../error/mod.ts";
 import { type BootImage, generateBootImage, leafBytes } from "../oci/boot_image.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
-import { fsyncDir, removeIfExists, replaceFile } from "../runtime/durable.ts";
-import { mountAt } from "../mount/mountinfo.ts";
+import { fsyncDir, removeIfExists, replaceFile, replaceFileWith } from "../runtime/durable.ts";
+import { separateMount } from "./mount_spec.ts";
 import { Directory, Leaf, lookup, S_IFREG, utf8 } from "../tree/mod.ts";
 import { checkoutTree, writeFileContent } from "./checkout.ts";
 import { formatOrigin, originReference } from "./origin.ts";
@@ -117,10 +118,6 @@ function sha256Files(paths: string[]): string {
   return h.digest("hex");
 }
 
-function isMountPoint(path: string): boolean {
-  return mountAt(Deno.realPathSync(path)) !== null;
-}
-
 /**
  * `state/deploy/<id>/` (§3.5 step 10, §3.1 step 5f): `etc/` as the image has it (minus `.updated`),
  * `var` → `../../os/default/var`, `<id>.origin`; built as `state/.deploy-<id>.tmp` and renamed,
@@ -148,35 +145,39 @@ function writeState(o: InstallOptions, boot: BootImage, bootDigest: string): str
     manifestDigest: o.manifestDigest,
   });
   Deno.writeTextFileSync(`${tmp}/${boot.id}.origin`, origin, { mode: 0o644 });
-  const sharedVar = `${state}/os/default/var`;
-  Deno.mkdirSync(`${state}/os/default`, { recursive: true });
-  const imageVar = boot.root.get("var");
-  if (tryMkdir(sharedVar) && imageVar instanceof Directory) {
-    const s = checkoutTree(o.repo, imageVar, sharedVar);
-    o.log(`seeded the shared /var: ${s.files} files, ${s.directories} directories`);
-  }
+  seedSharedVar(o, boot, `${state}/os/default`);
   Deno.renameSync(tmp, dest);
   fsyncDir(`${state}/deploy`);
   return dest;
 }
 
-function tryMkdir(path: string): boolean {
-  try {
-    Deno.mkdirSync(path, { mode: 0o755 });
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.AlreadyExists) return false;
-    throw e;
+/**
+ * `state/os/default/var` as the image's `/var` (§3.1 step 5f: bootc copies it over whatever is
+ * there). Install only runs on a root without deployments, so what is there can only be the
+ * leftover of an interrupted install: the copy is made beside and replaces it whole.
+ */
+function seedSharedVar(o: InstallOptions, boot: BootImage, osDir: string): void {
+  Deno.mkdirSync(osDir, { recursive: true });
+  const tmp = `${osDir}/.var.tmp`;
+  removeIfExists(tmp, { recursive: true });
+  Deno.mkdirSync(tmp, { mode: 0o755 });
+  const imageVar = boot.root.get("var");
+  if (imageVar instanceof Directory) {
+    const s = checkoutTree(o.repo, imageVar, tmp);
+    o.log(`seeded the shared /var: ${s.files} files, ${s.directories} directories`);
   }
+  removeIfExists(`${osDir}/var`, { recursive: true });
+  Deno.renameSync(tmp, `${osDir}/var`);
 }
 
-/** Copies a kernel file out of the image: written beside, synced, renamed into place. */
-function writeBootFile(repo: Repository, leaf: Leaf, path: string): void {
-  const tmp = `${path}.tmp`;
-  removeIfExists(tmp);
-  writeFileContent(repo, leaf, tmp);
-  Deno.chmodSync(tmp, 0o644);
-  Deno.renameSync(tmp, path);
+/** Flushes the filesystem holding `path`. */
+function syncFilesystem(path: string): void {
+  const fd = open(path, O_RDONLY);
+  try {
+    syncfs(fd, path);
+  } finally {
+    close(fd);
+  }
 }
 
 /** Installs manifest `o.manifestDigest` of `o.repo` as the target's first deployment. */
@@ -197,23 +198,20 @@ export async function installDeployment(o: InstallOptions): Promise<InstallResul
   const bootDir = `${o.target}/boot`;
   const kernelDir = `${bootDir}/${kernelDirName(boot.id)}`;
   Deno.mkdirSync(kernelDir, { recursive: true });
-  writeBootFile(o.repo, kernel.vmlinuz, `${kernelDir}/vmlinuz`);
-  writeBootFile(o.repo, kernel.initramfs!, `${kernelDir}/initrd`);
+  for (const [leaf, name] of [[kernel.vmlinuz, "vmlinuz"], [kernel.initramfs!, "initrd"]] as const) {
+    replaceFileWith(`${kernelDir}/${name}`, (tmp) => writeFileContent(o.repo, leaf, tmp));
+  }
   const bootDigest = sha256Files([`${kernelDir}/vmlinuz`, `${kernelDir}/initrd`]);
-  fsyncDir(kernelDir);
 
   const stateDir = writeState(o, boot, bootDigest);
+  // The copies of /etc and /var are not synced file by file: one syncfs before the entry exists.
+  syncFilesystem(o.target);
+  const separateBoot = separateMount(bootDir) !== null;
+  if (separateBoot) syncFilesystem(bootDir);
 
-  const entry = primaryType1Entry(boot.id, names, cmdline, isMountPoint(bootDir) ? "" : "/boot");
+  const entry = primaryType1Entry(boot.id, names, cmdline, separateBoot ? "" : "/boot");
   const entries = `${bootDir}/loader/entries`;
   Deno.mkdirSync(entries, { recursive: true });
   replaceFile(`${entries}/${entry.fileName}`, entry.text);
-
-  const fd = open(o.target, O_RDONLY);
-  try {
-    syncfs(fd, o.target);
-  } finally {
-    close(fd);
-  }
   return { id: boot.id, bootDigest, kver: kernel.kver, entry: `${entries}/${entry.fileName}`, stateDir };
 }

@@ -67,10 +67,17 @@ export function enableFd(fd: number, alg: HashAlg, what: string): boolean {
 
 /**
  * Whether the filesystem holding directory `dir` can enable fs-verity: tried on an unnamed
- * one-byte file there (O_TMPFILE), which vanishes when closed.
+ * one-byte file there (O_TMPFILE), which vanishes when closed; false without O_TMPFILE.
  */
 export function verityAvailable(dir: string, alg: HashAlg = "sha512"): boolean {
-  const fd = openTmpfile(dir, 0o600);
+  let fd: number;
+  try {
+    fd = openTmpfile(dir, 0o600);
+  } catch (e) {
+    // No O_TMPFILE (e.g. vfat, some FUSE filesystems): none of those has fs-verity either.
+    if (e instanceof SyscallError && ["EOPNOTSUPP", "EISDIR", "EINVAL"].includes(e.code)) return false;
+    throw e;
+  }
   let ro: number;
   try {
     writeAll(fd, new Uint8Array(1), dir);

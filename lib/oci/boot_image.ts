@@ -27,7 +27,6 @@ export interface BootImage {
   root: Directory;
   /** The image's boot resources, found before `/boot` was emptied. */
   resources: BootResource[];
-  image: OciImage;
 }
 
 /** The bytes of a regular file of a tree built from `repo` (inline data or its object). */
@@ -61,9 +60,9 @@ export async function generateBootImage(repo: Repository, digest: Digest): Promi
   }
   const def = effectiveFormats(repo.meta).default;
   const id = ids.get(def)!;
-  if (!changed) return { id, root, resources, image };
+  if (!changed) return { id, root, resources };
   const { v1, v2 } = image.images;
   const configVerity = writeConfigStream(repo, image.configBytes, image.layerRefs, { v1, v2, boot });
   writeManifestStream(repo, image.manifestBytes, digest, image.configDigest, configVerity, image.layerRefs);
-  return { id, root, resources, image: OciImage.open(repo, digest) };
+  return { id, root, resources };
 }

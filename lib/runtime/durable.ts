@@ -29,22 +29,33 @@ export function writeSynced(path: string, data: string | Uint8Array, mode = 0o64
 }
 
 /**
- * Replaces `path` atomically: written and synced as `.<name>.tmp` beside it, renamed over it, the
- * directory synced. The mode is set explicitly (the umask does not apply).
+ * Replaces `path` atomically: `write` creates `.<name>.tmp` beside it (with any content, however
+ * large), which is then fsynced, given `mode`, renamed over `path`, and the directory synced.
  */
-export function replaceFile(path: string, data: string | Uint8Array, mode = 0o644): void {
+export function replaceFileWith(path: string, write: (tmp: string) => void, mode = 0o644): void {
   const tmp = `${dirname(path)}/.${basename(path)}.tmp`;
+  removeIfExists(tmp);
   try {
-    writeSynced(tmp, data, mode);
+    write(tmp);
+    const fd = open(tmp, O_RDONLY);
+    try {
+      fsync(fd, tmp);
+    } finally {
+      close(fd);
+    }
     Deno.chmodSync(tmp, mode);
     Deno.renameSync(tmp, path);
   } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* it was never created, or already renamed */ }
+    removeIfExists(tmp);
     throw e;
   }
   fsyncDir(dirname(path));
+}
+
+/** Replaces `path` atomically with `data` ({@link replaceFileWith}). */
+export function replaceFile(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  replaceFileWith(path, (tmp) => Deno.writeFileSync(tmp, bytes), mode);
 }
 
 /** Removes `path` (a whole tree with `recursive`) if it exists; true when something was removed. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Directory, lookup, utf8 } from "./tree.ts";
+import { Directory, lookup } from "./tree.ts";
 
 /** An image that cannot be made bootable, with the reason. */
 export class BootTransformError extends Error {
@@ -52,7 +52,7 @@ export function transformForBoot(root: Directory, readText: (path: string) => st
     const policy = selinuxPolicyName(readText("/etc/selinux/config") ?? "");
     if (policy !== null) {
       throw new BootTransformError(
-        `the image has the SELinux policy ${JSON.stringify(utf8(policy))}; relabelling a boot image ` +
+        `the image has the SELinux policy ${JSON.stringify(policy)}; relabelling a boot image ` +
           "from its file contexts is not implemented in bootcfs yet",
       );
     }

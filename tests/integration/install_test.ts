@@ -240,3 +240,38 @@ Deno.test("install to-filesystem: root= comes from the target filesystem's UUID,
   const diskEntry = Deno.readTextFileSync(JSON.parse(onDisk.stdout).entry);
   assert.match(diskEntry, new RegExp(`^options root=UUID=${uuid} rw composefs=\\?[0-9a-f]{128} console=tty0 `, "m"));
 });
+
+Deno.test("install to-filesystem: a separate /boot gets paths from its root and systemd.mount-extra", async () => {
+  requireRoot();
+  await using scratch = await scratchDir();
+  const image = await layout(`${scratch.path}/oci`, osLayer());
+  await using root = await createLoopFs("ext4", { sizeMiB: 128 });
+  await using boot = await createLoopFs("ext4", { sizeMiB: 64 });
+  const target = root.mountPoint;
+  Deno.mkdirSync(`${target}/boot`);
+  await run("mount", ["--bind", boot.mountPoint, `${target}/boot`]);
+  const bootUuid = (await run("blkid", ["-p", "-o", "value", "-s", "UUID", boot.device])).trim();
+  const r = await install(target, image, "--root-mount-spec=", "--json");
+  assert.equal(r.code, 0, r.stderr);
+  const { deployment: id, entry } = JSON.parse(r.stdout);
+  assert.equal(entry, `${target}/boot/loader/entries/bootc_test_os-42-1.conf`);
+  const text = Deno.readTextFileSync(entry);
+  assert.match(text, new RegExp(`^linux /bootc_composefs-${id}/vmlinuz\ninitrd /bootc_composefs-${id}/initrd\n`, "m"));
+  assert.match(
+    text,
+    new RegExp(
+      `^options rw composefs=\\?${id} systemd.mount-extra=UUID=${bootUuid}:/boot:ext4:defaults console=tty0 `,
+      "m",
+    ),
+  );
+  // The kernel went to the boot filesystem itself.
+  assert.deepEqual(Deno.readFileSync(`${boot.mountPoint}/bootc_composefs-${id}/vmlinuz`), vmlinuz);
+  await run("umount", [`${target}/boot`]);
+
+  // --boot-mount-spec without a separate /boot is a usage error.
+  const other = `${scratch.path}/plain`;
+  Deno.mkdirSync(other);
+  const bad = await install(other, image, "--root-mount-spec=", "--boot-mount-spec", "UUID=x");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--boot-mount-spec: .*\/boot is not a separate mount/);
+});

@@ -54,12 +54,13 @@ Deno.test("install entry: bootc's command line order, file name, sort key and pa
       kargs: ["quiet", "a=b"],
       id,
       insecure: false,
+      bootMount: "systemd.mount-extra=UUID=b:/boot:ext4:defaults",
       imageKargs: ["mitigations=off"],
     }),
-    `root=UUID=u rw quiet a=b composefs=${id} mitigations=off`,
+    `root=UUID=u rw quiet a=b composefs=${id} systemd.mount-extra=UUID=b:/boot:ext4:defaults mitigations=off`,
   );
   assert.equal(
-    installCmdline({ rootSpec: null, kargs: [], id, insecure: true, imageKargs: [] }),
+    installCmdline({ rootSpec: null, kargs: [], id, insecure: true, bootMount: null, imageKargs: [] }),
     `rw composefs=?${id}`,
   );
   const names = { osId: "fedora-coreos", title: "Fedora CoreOS 41", version: "41.20251125.0" };
