@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type ByteString, Directory, Leaf, lookup, utf8 } from "../tree/mod.ts";
+import { type ByteString, Directory, isRegularFile, type Leaf, lookup, utf8 } from "../tree/mod.ts";
 
 /** One thing an image can boot. */
 export type BootResource =
@@ -16,14 +16,10 @@ export type BootResource =
   /** A kernel of `/usr/lib/modules`, with its initramfs and the image's os-release when present. */
   | { kind: "kernel"; kver: string; vmlinuz: Leaf; initramfs: Leaf | null; osRelease: Leaf | null };
 
-function isRegular(n: unknown): n is Leaf {
-  return n instanceof Leaf && n.fileType === 0o100000;
-}
-
 function* efiFiles(dir: Directory, prefix: string): Generator<string> {
   for (const [name, node] of dir.entries()) {
     if (node instanceof Directory) yield* efiFiles(node, `${prefix}${name}/`);
-    else if (name.endsWith(".efi") && isRegular(node)) yield `${prefix}${name}`;
+    else if (name.endsWith(".efi") && isRegularFile(node)) yield `${prefix}${name}`;
   }
 }
 
@@ -42,7 +38,7 @@ export function bootResources(root: Directory): BootResource[] {
   const out: BootResource[] = [];
   for (const [name, node] of dirAt(root, "/boot/loader/entries")?.entries() ?? []) {
     if (!name.endsWith(".conf")) continue;
-    if (!isRegular(node)) throw new Error(`/boot/loader/entries/${utf8(name)} is not a regular file`);
+    if (!isRegularFile(node)) throw new Error(`/boot/loader/entries/${utf8(name)} is not a regular file`);
     out.push({ kind: "type1", name: utf8(name) });
   }
   out.push(...ukis(dirAt(root, "/boot/EFI/Linux")), ...ukis(dirAt(root, "/boot/loader/addons")));
@@ -52,14 +48,14 @@ export function bootResources(root: Directory): BootResource[] {
   for (const [kver, node] of modules?.entries() ?? []) {
     if (!(node instanceof Directory)) continue;
     const vmlinuz = node.get("vmlinuz");
-    if (!isRegular(vmlinuz)) continue;
+    if (!isRegularFile(vmlinuz)) continue;
     const initramfs = node.get("initramfs.img");
     out.push({
       kind: "kernel",
       kver: utf8(kver),
       vmlinuz,
-      initramfs: isRegular(initramfs) ? initramfs : null,
-      osRelease: isRegular(osRelease) ? osRelease : null,
+      initramfs: isRegularFile(initramfs) ? initramfs : null,
+      osRelease: isRegularFile(osRelease) ? osRelease : null,
     });
   }
   return out;

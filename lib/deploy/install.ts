@@ -18,12 +18,12 @@ import { kernelDirName, primaryType1Entry } from "../boot/type1.ts";
 import { entryNames, parseOsRelease } from "../boot/os_release.ts";
 import type { BootResource } from "../boot/resources.ts";
 import { ContextError } from "../error/mod.ts";
-import { type BootImage, generateBootImage, leafBytes } from "../oci/boot_image.ts";
+import { type BootImage, generateBootImage, leafText } from "../oci/boot_image.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
 import { fsyncDir, removeIfExists, replaceFile, replaceFileWith } from "../runtime/durable.ts";
 import { separateMount } from "./mount_spec.ts";
-import { Directory, Leaf, lookup, S_IFREG, utf8 } from "../tree/mod.ts";
+import { Directory, isRegularFile, lookup, utf8 } from "../tree/mod.ts";
 import { checkoutTree, writeFileContent } from "./checkout.ts";
 import { formatOrigin, originReference } from "./origin.ts";
 
@@ -91,9 +91,7 @@ function kargsD(repo: Repository, root: Directory): string[] {
   if (!(dir instanceof Directory)) return [];
   const files: [string, string][] = [];
   for (const [name, node] of dir.entries()) {
-    if (node instanceof Leaf && node.fileType === S_IFREG) {
-      files.push([utf8(name), new TextDecoder().decode(leafBytes(repo, node))]);
-    }
+    if (isRegularFile(node)) files.push([utf8(name), leafText(repo, node)]);
   }
   return imageKargs(files, Deno.build.arch);
 }
@@ -188,9 +186,7 @@ export async function installDeployment(o: InstallOptions): Promise<InstallResul
   });
   o.log(`boot image ${boot.id}`);
   const kernel = kernelOf(boot.resources);
-  const osRelease = kernel.osRelease
-    ? parseOsRelease(new TextDecoder().decode(leafBytes(o.repo, kernel.osRelease)))
-    : null;
+  const osRelease = kernel.osRelease ? parseOsRelease(leafText(o.repo, kernel.osRelease)) : null;
   const names = entryNames(osRelease, boot.id);
   // Everything that can refuse the image is read before anything is written.
   const cmdline = o.cmdline(boot.id, kargsD(o.repo, boot.root));

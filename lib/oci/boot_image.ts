@@ -9,7 +9,7 @@
 import { toHex } from "../fsverity/digest.ts";
 import { type BootResource, bootResources } from "../boot/resources.ts";
 import { effectiveFormats, type ErofsFormat, type ObjectId, type Repository } from "../repository/mod.ts";
-import { type Directory, Leaf, lookup, transformForBoot } from "../tree/mod.ts";
+import { type Directory, isRegularFile, type Leaf, lookup, transformForBoot } from "../tree/mod.ts";
 import type { Digest } from "./digest.ts";
 import { commitImages, createFilesystem } from "./filesystem.ts";
 import { BOOT_REF_PREFIX, OciImage, writeConfigStream, writeManifestStream } from "./store.ts";
@@ -37,6 +37,11 @@ export function leafBytes(repo: Repository, leaf: Leaf): Uint8Array {
   throw new Error(`not a regular file with data (${c.kind})`);
 }
 
+/** The text (UTF-8) of a regular file of a tree built from `repo`. */
+export function leafText(repo: Repository, leaf: Leaf): string {
+  return new TextDecoder().decode(leafBytes(repo, leaf));
+}
+
 /**
  * Builds the boot image of manifest `digest` and records it in the image's config (boot refs of
  * other formats and modes kept); the config and manifest are rewritten only when a ref changed.
@@ -48,7 +53,7 @@ export async function generateBootImage(repo: Repository, digest: Digest): Promi
   const resources = bootResources(root);
   transformForBoot(root, (path) => {
     const n = lookup(root, path);
-    return n instanceof Leaf && n.fileType === 0o100000 ? new TextDecoder().decode(leafBytes(repo, n)) : null;
+    return isRegularFile(n) ? leafText(repo, n) : null;
   });
   const ids = commitImages(repo, root);
   const boot = new Map(image.images.boot);

@@ -198,6 +198,11 @@ export class Leaf {
 /** A tree node. */
 export type Node = Directory | Leaf;
 
+/** True when `n` is a regular file (a leaf with inline, object-backed or sparse content). */
+export function isRegularFile(n: Node | undefined): n is Leaf {
+  return n instanceof Leaf && n.fileType === S_IFREG;
+}
+
 /** A directory: its stat and entries by name. Entry names never contain `/` or NUL. */
 export class Directory {
   stat: Stat;
