@@ -11,6 +11,7 @@
  */
 import { type MountInfoEntry, readMountInfo } from "../mount/mountinfo.ts";
 import { entryNames, parseOsRelease } from "./os_release.ts";
+import { readTextIfExists } from "../runtime/files.ts";
 
 /** The boot-related places and facts of the system bootcfs operates on. */
 export interface HostBootContext {
@@ -65,15 +66,6 @@ export function osReleaseId(text: string | null): string {
   return entryNames(text === null ? null : parseOsRelease(text), "").osId;
 }
 
-function readIfExists(path: string): string | null {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
 /** Reads what {@link HostBootContext} says about `root` (`/` for the running system). */
 export function hostBootContext(root: string): HostBootContext {
   const mounts = readMountInfo();
@@ -88,6 +80,6 @@ export function hostBootContext(root: string): HostBootContext {
     esp: findEsp(candidates, mounts),
     espCandidates: candidates,
     booted,
-    osId: osReleaseId(readIfExists(join(root, "/usr/lib/os-release"))),
+    osId: osReleaseId(readTextIfExists(join(root, "/usr/lib/os-release"))),
   };
 }

@@ -12,6 +12,7 @@
 import { dirname } from "node:path";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../../ffi/libc.ts";
 import { fsyncDir, writeSynced } from "../runtime/durable.ts";
+import { exists } from "../runtime/files.ts";
 import { errorChain, withContextSync } from "../error/mod.ts";
 import { type HostBootContext, hostBootContext, physicalRootOf } from "./host.ts";
 import {
@@ -33,16 +34,6 @@ export interface PrefixMigrationResult {
   renamed: string[];
   /** Menus rewritten (paths of `loader/entries`, `grub2/user.cfg`, …). */
   menus: string[];
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 function names(dir: string | null): Set<string> {

@@ -22,6 +22,7 @@ import { mountAt, readMountInfo } from "../mount/mountinfo.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { OciImage } from "../oci/store.ts";
 import type { Repository } from "../repository/mod.ts";
+import { exists, readIfExists, readTextIfExists } from "../runtime/files.ts";
 import { type Origin, parseOrigin } from "./origin.ts";
 import {
   blsMenu,
@@ -58,30 +59,6 @@ export interface StatusReadOptions {
   openRepository(): Repository;
   /** Receives the warning for a menu entry whose deployment has no origin, with bootc's journal fields. */
   warn(message: string, fields: Record<string, string>): void;
-}
-
-function readIfExists(path: string): Uint8Array | null {
-  try {
-    return Deno.readFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
-    throw e;
-  }
-}
-
-function readTextIfExists(path: string): string | null {
-  const b = readIfExists(path);
-  return b === null ? null : new TextDecoder().decode(b);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
 }
 
 /** The `.conf` files of a BLS entries directory (name → text); empty when it does not exist. */

@@ -8,7 +8,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { MNT_DETACH, umount2 } from "../../ffi/libc.ts";
 import { LibpodClient } from "./client.ts";
-import { removeIfExists } from "../runtime/durable.ts";
+import { removeIfExists } from "../runtime/files.ts";
 
 /** How to start the service. */
 export interface PodmanServiceOptions {

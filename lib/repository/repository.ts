@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { removeIfExists } from "../runtime/files.ts";
 import {
   close,
   copyFileRange,
@@ -899,13 +900,7 @@ export class Repository {
   removeRef(kind: LinkKind, name: string): boolean {
     this.checkWritable();
     checkRefName(name);
-    try {
-      Deno.removeSync(`${this.path}/${kind}/refs/${name}`);
-      return true;
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return false;
-      throw e;
-    }
+    return removeIfExists(`${this.path}/${kind}/refs/${name}`);
   }
 
   /** All refs under `<kind>/refs/<prefix>` (recursive): name relative to `refs/`, and raw link target. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { basename, dirname } from "node:path";
+import { removeIfExists } from "./files.ts";
 import { close, fsync, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, O_WRONLY, open, writeAll } from "../../ffi/libc.ts";
 
 /** fsync(2) of a directory, making the names created, renamed or removed in it durable. */
@@ -56,15 +57,4 @@ export function replaceFileWith(path: string, write: (tmp: string) => void, mode
 export function replaceFile(path: string, data: string | Uint8Array, mode = 0o644): void {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   replaceFileWith(path, (tmp) => Deno.writeFileSync(tmp, bytes), mode);
-}
-
-/** Removes `path` (a whole tree with `recursive`) if it exists; true when something was removed. */
-export function removeIfExists(path: string, opts: { recursive?: boolean } = {}): boolean {
-  try {
-    Deno.removeSync(path, opts);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
