@@ -11,7 +11,7 @@ import { installCmdline } from "../boot/type1.ts";
 import { checkEmptyTarget, installDeployment } from "../deploy/install.ts";
 import { UsageError, withContext } from "../error/mod.ts";
 import { verityAvailable } from "../fsverity/kernel.ts";
-import { filesystemSpec, separateMount } from "../deploy/mount_spec.ts";
+import { deviceSpec, filesystemSpec, separateMount } from "../deploy/mount_spec.ts";
 import { Repository } from "../repository/mod.ts";
 import { pullOptions, pullTagged } from "./pull.ts";
 
@@ -25,7 +25,7 @@ async function bootMountArg(target: string, given: string | undefined): Promise<
     if (given !== undefined) throw new UsageError(`--boot-mount-spec: ${target}/boot is not a separate mount`);
     return null;
   }
-  const spec = given ?? await filesystemSpec(`${target}/boot`);
+  const spec = given ?? await deviceSpec(m.source);
   if (!spec) {
     throw new Error(`cannot find the UUID of the filesystem mounted at ${target}/boot; pass --boot-mount-spec UUID=…`);
   }

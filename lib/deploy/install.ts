@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { close, O_RDONLY, open, pread, syncfs } from "../../ffi/libc.ts";
+import { close, O_RDONLY, open, pread } from "../../ffi/libc.ts";
 import { imageKargs } from "../boot/kargs_d.ts";
 import { kernelDirName, primaryType1Entry } from "../boot/type1.ts";
 import { entryNames, parseOsRelease } from "../boot/os_release.ts";
@@ -21,7 +21,7 @@ import { ContextError } from "../error/mod.ts";
 import { type BootImage, generateBootImage, leafText } from "../oci/boot_image.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
-import { fsyncDir, replaceFile, replaceFileWith } from "../runtime/durable.ts";
+import { fsyncDir, replaceFile, replaceFileWith, syncFilesystem } from "../runtime/durable.ts";
 import { removeIfExists } from "../runtime/files.ts";
 import { separateMount } from "./mount_spec.ts";
 import { Directory, isRegularFile, lookup, utf8 } from "../tree/mod.ts";
@@ -120,8 +120,8 @@ function sha256Files(paths: string[]): string {
 /**
  * `state/deploy/<id>/` (§3.5 step 10, §3.1 step 5f): `etc/` as the image has it (minus `.updated`),
  * `var` → `../../os/default/var`, `<id>.origin`; built as `state/.deploy-<id>.tmp` and renamed,
- * so GC and status never see half a deployment. The shared `/var` is seeded from the image when
- * it does not exist yet.
+ * so GC and status never see half a deployment; the shared `/var` is seeded on the way
+ * ({@link seedSharedVar}).
  */
 function writeState(o: InstallOptions, boot: BootImage, bootDigest: string): string {
   const state = `${o.target}/state`;
@@ -167,16 +167,6 @@ function seedSharedVar(o: InstallOptions, boot: BootImage, osDir: string): void 
   }
   removeIfExists(`${osDir}/var`, { recursive: true });
   Deno.renameSync(tmp, `${osDir}/var`);
-}
-
-/** Flushes the filesystem holding `path`. */
-function syncFilesystem(path: string): void {
-  const fd = open(path, O_RDONLY);
-  try {
-    syncfs(fd, path);
-  } finally {
-    close(fd);
-  }
 }
 
 /** Installs manifest `o.manifestDigest` of `o.repo` as the target's first deployment. */

@@ -6,18 +6,7 @@
  *
  * @module
  */
-import { mountAt, type MountInfoEntry, readMountInfo } from "../mount/mountinfo.ts";
-
-/** The mount whose mount point is the longest prefix of the canonical path `path`. */
-export function containingMount(path: string, entries: MountInfoEntry[] = readMountInfo()): MountInfoEntry | null {
-  let best: MountInfoEntry | null = null;
-  for (const e of entries) {
-    const p = e.mountPoint;
-    const under = p === "/" || path === p || path.startsWith(p + "/");
-    if (under && (!best || p.length >= best.mountPoint.length)) best = e;
-  }
-  return best;
-}
+import { containingMount, mountAt, type MountInfoEntry } from "../mount/mountinfo.ts";
 
 /** `UUID=<uuid>` of a block device, or null (not a device, no filesystem UUID, no blkid). */
 export async function deviceSpec(source: string): Promise<string | null> {

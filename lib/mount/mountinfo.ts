@@ -70,3 +70,14 @@ export function mountsUnder(path: string, entries = readMountInfo()): MountInfoE
   // Deeper paths first; of mounts stacked on one path, the later (upper) one first.
   return under.sort((a, b) => b.depth - a.depth || b.i - a.i).map(({ e }) => e);
 }
+
+/** The mount whose mount point is the longest prefix of the canonical path `path`. */
+export function containingMount(path: string, entries: MountInfoEntry[] = readMountInfo()): MountInfoEntry | null {
+  let best: MountInfoEntry | null = null;
+  for (const e of entries) {
+    const p = e.mountPoint;
+    const under = p === "/" || path === p || path.startsWith(p + "/");
+    if (under && (!best || p.length >= best.mountPoint.length)) best = e;
+  }
+  return best;
+}

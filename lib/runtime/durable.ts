@@ -6,7 +6,18 @@
  */
 import { basename, dirname } from "node:path";
 import { removeIfExists } from "./files.ts";
-import { close, fsync, O_CREAT, O_DIRECTORY, O_RDONLY, O_TRUNC, O_WRONLY, open, writeAll } from "../../ffi/libc.ts";
+import {
+  close,
+  fsync,
+  O_CREAT,
+  O_DIRECTORY,
+  O_RDONLY,
+  O_TRUNC,
+  O_WRONLY,
+  open,
+  syncfs,
+  writeAll,
+} from "../../ffi/libc.ts";
 
 /** fsync(2) of a directory, making the names created, renamed or removed in it durable. */
 export function fsyncDir(path: string): void {
@@ -57,4 +68,14 @@ export function replaceFileWith(path: string, write: (tmp: string) => void, mode
 export function replaceFile(path: string, data: string | Uint8Array, mode = 0o644): void {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   replaceFileWith(path, (tmp) => Deno.writeFileSync(tmp, bytes), mode);
+}
+
+/** syncfs(2) of the filesystem holding `path`: everything written there, in one call. */
+export function syncFilesystem(path: string): void {
+  const fd = open(path, O_RDONLY);
+  try {
+    syncfs(fd, path);
+  } finally {
+    close(fd);
+  }
 }
