@@ -11,7 +11,7 @@
  */
 import { type MountInfoEntry, readMountInfo } from "../mount/mountinfo.ts";
 import { entryNames, parseOsRelease } from "./os_release.ts";
-import { readTextIfExists } from "../runtime/files.ts";
+import { exists, readTextIfExists } from "../runtime/files.ts";
 
 /** The boot-related places and facts of the system bootcfs operates on. */
 export interface HostBootContext {
@@ -64,6 +64,15 @@ export function bootedDeployment(rootSource: string): string | null {
 /** `ID` of an os-release text, unquoted; `bootc` when absent. */
 export function osReleaseId(text: string | null): string {
   return entryNames(text === null ? null : parseOsRelease(text), "").osId;
+}
+
+/** The `.conf` files of a BLS entries directory (name → text, in name order); empty when it does not exist. */
+export function readBlsMenu(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  if (!exists(dir)) return files;
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".conf")).sort();
+  for (const name of names) files.set(name, Deno.readTextFileSync(`${dir}/${name}`));
+  return files;
 }
 
 /** Reads what {@link HostBootContext} says about `root` (`/` for the running system). */

@@ -14,7 +14,7 @@ import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../../ffi/libc.ts"
 import { fsyncDir, writeSynced } from "../runtime/durable.ts";
 import { exists } from "../runtime/files.ts";
 import { errorChain, withContextSync } from "../error/mod.ts";
-import { type HostBootContext, hostBootContext, physicalRootOf } from "./host.ts";
+import { type HostBootContext, hostBootContext, physicalRootOf, readBlsMenu } from "./host.ts";
 import {
   type ArtifactDir,
   type Listings,
@@ -39,15 +39,6 @@ export interface PrefixMigrationResult {
 function names(dir: string | null): Set<string> {
   if (dir === null || !exists(dir)) return new Set();
   return new Set([...Deno.readDirSync(dir)].map((e) => e.name));
-}
-
-/** The `.conf` files of a BLS menu directory, by name. */
-function readBlsMenu(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const name of [...names(dir)].sort()) {
-    if (name.endsWith(".conf")) files.set(name, Deno.readTextFileSync(`${dir}/${name}`));
-  }
-  return files;
 }
 
 /** One place a menu lives: a BLS `loader/` directory or GRUB's `grub2/`. */

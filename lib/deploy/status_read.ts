@@ -15,7 +15,7 @@
  * @module
  */
 import { composefsKarg } from "../boot/cmdline.ts";
-import { type HostBootContext, hostBootContext } from "../boot/host.ts";
+import { type HostBootContext, hostBootContext, readBlsMenu } from "../boot/host.ts";
 import { parseUserCfg } from "../boot/grub_menu.ts";
 import { withContextSync } from "../error/mod.ts";
 import { mountAt, readMountInfo } from "../mount/mountinfo.ts";
@@ -61,15 +61,6 @@ export interface StatusReadOptions {
   warn(message: string, fields: Record<string, string>): void;
 }
 
-/** The `.conf` files of a BLS entries directory (name → text); empty when it does not exist. */
-function readBlsDir(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  if (!exists(dir)) return files;
-  const names = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".conf")).map((e) => e.name).sort();
-  for (const name of names) files.set(name, Deno.readTextFileSync(`${dir}/${name}`));
-  return files;
-}
-
 /** `user.cfg` when it holds menu entries: a GRUB password file alone does not make a UKI menu (§10.16). */
 function grubUserCfg(grubBoot: string): string | null {
   const text = readTextIfExists(`${grubBoot}/grub2/user.cfg`);
@@ -92,7 +83,7 @@ function grubMenu(grubBoot: string): MenuEntry[] {
   const loader = `${grubBoot}/loader`;
   return readMenu(
     loader,
-    () => blsMenu(readBlsDir(`${loader}/entries`), readBlsDir(`${loader}/entries.staged`), "grub"),
+    () => blsMenu(readBlsMenu(`${loader}/entries`), readBlsMenu(`${loader}/entries.staged`), "grub"),
   );
 }
 
@@ -100,7 +91,7 @@ function grubMenu(grubBoot: string): MenuEntry[] {
 function espMenu(loader: string, bootloader: Bootloader): MenuEntry[] {
   return readMenu(
     loader,
-    () => blsMenu(readBlsDir(`${loader}/entries`), readBlsDir(`${loader}/entries.staged`), menuOrderOf(bootloader)),
+    () => blsMenu(readBlsMenu(`${loader}/entries`), readBlsMenu(`${loader}/entries.staged`), menuOrderOf(bootloader)),
   );
 }
 
