@@ -120,6 +120,11 @@ export function blsFileName(osId: string, version: string, primary: boolean): st
   return `bootc_${osId.replaceAll("-", "_")}-${version}-${primary ? 1 : 0}.conf`;
 }
 
+/** The sort key of an entry (systemd-boot sorts ascending): `bootc-<os_id>-0` for the primary, `-1` for the secondary. */
+export function sortKey(osId: string, primary: boolean): string {
+  return `bootc-${osId}-${primary ? 0 : 1}`;
+}
+
 /** A boot artifact's name: the deployment id (or shared directory) it is named for, and whether it has {@link ARTIFACT_PREFIX}. */
 export interface ArtifactName {
   name: string;

@@ -21,26 +21,30 @@ export interface HostBootContext {
   esp: string | null;
   /** Where an ESP was looked for, for error messages. */
   espCandidates: string[];
-  /** The booted deployment's digest, when `root` is the running composefs-booted system. */
+  /**
+   * The booted deployment's digest, when `root` is a composefs-booted system: `/` of the running
+   * one, or a deployment mounted at `root` as the initramfs mounts it (source `composefs:<id>`).
+   */
   booted: string | null;
   /** `ID` of the os-release of `root` (`bootc` without one), as bootc names entries. */
   osId: string;
 }
 
-function join(root: string, path: string): string {
+/** `path` (absolute) under `root` (`/` for the running system). */
+export function underRoot(root: string, path: string): string {
   return `${root.replace(/\/+$/, "")}${path}`;
 }
 
 /** The physical root of the system at `root`: `<root>/sysroot`. */
 export function physicalRootOf(root: string): string {
-  return join(root, "/sysroot");
+  return underRoot(root, "/sysroot");
 }
 
 /** Paths where the ESP may be mounted for `root`, in the order they are tried. */
 export function espCandidates(root: string): string[] {
   const sysroot = physicalRootOf(root);
-  const list = [`${sysroot}/boot/efi`, `${sysroot}/efi`, join(root, "/boot/efi"), join(root, "/efi")];
-  return [...new Set([...list, join(root, "/boot")])];
+  const list = [`${sysroot}/boot/efi`, `${sysroot}/efi`, underRoot(root, "/boot/efi"), underRoot(root, "/efi")];
+  return [...new Set([...list, underRoot(root, "/boot")])];
 }
 
 /** The first candidate that is a mount point (`…/boot` only when it is vfat: else it is GRUB's `/boot`). */
@@ -75,20 +79,37 @@ export function readBlsMenu(dir: string): Map<string, string> {
   return files;
 }
 
-/** Reads what {@link HostBootContext} says about `root` (`/` for the running system). */
+/** Whether `root` names the running system's `/`. */
+export function isRunningRoot(root: string): boolean {
+  return root.replace(/\/+$/, "") === "";
+}
+
+/** The deployment mounted at `root` (its topmost mount), or null when `root` is not a composefs mount. */
+function bootedAt(root: string, mounts: MountInfoEntry[]): string | null {
+  let path: string;
+  try {
+    path = Deno.realPathSync(root);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  return bootedDeployment(mounts.findLast((e) => e.mountPoint === path)?.source ?? "");
+}
+
+/**
+ * Reads what {@link HostBootContext} says about `root`: `/` for the running system, or the
+ * directory a system is mounted at (a deployment mounted the way the initramfs does, or a target
+ * that was never booted).
+ */
 export function hostBootContext(root: string): HostBootContext {
   const mounts = readMountInfo();
   const candidates = espCandidates(root);
-  let booted: string | null = null;
-  if (root.replace(/\/+$/, "") === "") {
-    const top = mounts.findLast((e) => e.mountPoint === "/");
-    booted = bootedDeployment(top?.source ?? "");
-  }
+  const booted = bootedAt(isRunningRoot(root) ? "/" : root, mounts);
   return {
     physicalRoot: physicalRootOf(root),
     esp: findEsp(candidates, mounts),
     espCandidates: candidates,
     booted,
-    osId: osReleaseId(readTextIfExists(join(root, "/usr/lib/os-release"))),
+    osId: osReleaseId(readTextIfExists(underRoot(root, "/usr/lib/os-release"))),
   };
 }

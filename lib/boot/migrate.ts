@@ -12,6 +12,7 @@
 import { dirname } from "node:path";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2 } from "../../ffi/libc.ts";
 import { fsyncDir, writeSynced } from "../runtime/durable.ts";
+import { writeMenuDir } from "./menu_dir.ts";
 import { exists } from "../runtime/files.ts";
 import { errorChain, withContextSync } from "../error/mod.ts";
 import { type HostBootContext, hostBootContext, physicalRootOf, readBlsMenu } from "./host.ts";
@@ -115,9 +116,7 @@ function writeScratch(home: MenuHome, menu: string, files: Map<string, string>):
     writeSynced(scratch, files.get(menu)!);
     return scratch;
   }
-  Deno.mkdirSync(scratch);
-  for (const [name, text] of files) writeSynced(`${scratch}/${name}`, text);
-  fsyncDir(scratch);
+  writeMenuDir(scratch, files);
   return scratch;
 }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ARTIFACT_PREFIX, type BlsEntry, blsFileName, formatBlsEntry } from "./bls.ts";
+import { ARTIFACT_PREFIX, type BlsEntry, blsFileName, formatBlsEntry, sortKey } from "./bls.ts";
 import type { EntryNames } from "./os_release.ts";
 
 /** What the kernel command line of a new installation is made of. */
@@ -45,19 +45,25 @@ export interface Type1Entry {
 }
 
 /**
- * The primary entry of deployment `id` for GRUB: paths under `/boot` (`pathPrefix`), or at the
- * root of a separate `/boot` partition (`""`); sort key `bootc-<os_id>-0`.
+ * The Type-1 entry for GRUB that boots the kernel in `bootc_composefs-<kernelId>` (the
+ * deployment's own, or one it shares) with `cmdline`: paths under `/boot` (`pathPrefix`), or at
+ * the root of a separate `/boot` partition (`""`); the primary sort key `bootc-<os_id>-0`.
  */
-export function primaryType1Entry(id: string, names: EntryNames, cmdline: string, pathPrefix: string): Type1Entry {
-  const dir = `${pathPrefix}/${kernelDirName(id)}`;
-  const entry: BlsEntry = {
+export function type1Entry(kernelId: string, names: EntryNames, cmdline: string, pathPrefix: string): BlsEntry {
+  const dir = `${pathPrefix}/${kernelDirName(kernelId)}`;
+  return {
     title: names.title,
     version: names.version,
     linux: `${dir}/vmlinuz`,
     initrd: [`${dir}/initrd`],
     options: cmdline,
-    sortKey: `bootc-${names.osId}-0`,
+    sortKey: sortKey(names.osId, true),
     extras: [],
   };
+}
+
+/** The primary entry of a new installation (see {@link type1Entry}), as its file name and text. */
+export function primaryType1Entry(id: string, names: EntryNames, cmdline: string, pathPrefix: string): Type1Entry {
+  const entry = type1Entry(id, names, cmdline, pathPrefix);
   return { fileName: blsFileName(names.osId, names.version, true), text: formatBlsEntry(entry) };
 }

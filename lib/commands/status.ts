@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type CommandBody, repoPath } from "../cli/command.ts";
+import { type CommandBody, type Context, repoPath } from "../cli/command.ts";
 import { UsageError } from "../error/mod.ts";
 import { type Host, onlyBooted } from "../deploy/status.ts";
 import { canonicalJson, formatHuman, toYaml } from "../deploy/status_output.ts";
@@ -44,13 +44,25 @@ export function renderStatus(host: Host, format: StatusFormat, opts: { verbose: 
   return formatHuman(host, opts);
 }
 
+/** The status of the system at `--root`, read as `status` reads it (after the prefix migration). */
+export function readStatus(ctx: Context): Host {
+  migrateBoot(ctx);
+  return readHostStatus({
+    root: ctx.globals.root,
+    repoPath: repoPath(ctx.globals),
+    openRepository: () => openRepository(ctx, { readOnly: true }),
+    warn: (message, fields) => ctx.log.warn(message, fields),
+  });
+}
+
 /** `bootcfs status`. */
 export const statusCommand: CommandBody = {
   usage: "[--format humanreadable|yaml|json] [--json] [--booted]",
   description: "Shows the deployments of the system at --root (default /): the staged, booted and rollback ones " +
     "and any others in the boot menu, each with its image reference, manifest digest, architecture, version, " +
     "composefs verity and boot type. The boot menus are the source of truth; a menu entry whose deployment has no " +
-    "origin is skipped with a warning. For a root that is not the running system nothing is booted, and every " +
+    "origin is skipped with a warning. A root is booted when it is a composefs mount (/, or --root DIR with a " +
+    "deployment mounted at DIR as the initramfs mounts it); on any other root nothing is booted, and every " +
     "deployment in the menu is listed as another deployment, in menu order. JSON is RFC 8785 canonical. Legacy " +
     "boot artifacts are first renamed with the bootc_composefs- prefix, as before a pull.",
   options: {
@@ -66,13 +78,7 @@ export const statusCommand: CommandBody = {
   run(ctx, args) {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
     const format = statusFormat(args.values, Deno.stdout.isTerminal());
-    migrateBoot(ctx);
-    let host = readHostStatus({
-      root: ctx.globals.root,
-      repoPath: repoPath(ctx.globals),
-      openRepository: () => openRepository(ctx, { readOnly: true }),
-      warn: (message, fields) => ctx.log.warn(message, fields),
-    });
+    let host = readStatus(ctx);
     if (args.values.booted) host = onlyBooted(host);
     ctx.out.write(renderStatus(host, format, { verbose: ctx.globals.verbose > 0, root: ctx.globals.root }));
   },

@@ -2,20 +2,22 @@
  * Reads what `bootcfs status` reports about the system at a root (bootc-layout.md §3.10): the
  * bootloader, its menus (GRUB's `boot/loader/entries` or `boot/grub2/user.cfg`, or systemd-boot's
  * on the ESP, with their staged copies), each named deployment's origin and image facts (from the
- * repository by the origin's manifest digest, else a legacy `.imginfo`), and — for the running
- * system only — the booted deployment, the staged marker, the kernel command line's `?` and the
- * `/usr` overlay. Nothing is written. `status.ts` turns the result into the status document.
+ * repository by the origin's manifest digest, else a legacy `.imginfo`), and — for a booted
+ * system — the booted deployment, the staged marker, the kernel command line's `?` and the `/usr`
+ * overlay. Nothing is written. `status.ts` turns the result into the status document.
  *
- * For a root that is not the running system (`--root /mnt/target`) nothing is booted, so there is
- * no booted, staged or rollback slot; the bootloader is GRUB when the GRUB layout has entries,
- * else systemd-boot when the ESP has some. `missingVerityAllowed` comes from the booted command
- * line's `composefs=?` on the running system, else from the repository being insecure (no
- * fs-verity on `meta.json`), false without a repository.
+ * A root is booted when it is a composefs mount (`/` of the running system, or `--root DIR` with
+ * a deployment mounted at DIR as the initramfs mounts it); its staged marker is `DIR/run/…`. For
+ * a root that is not (`--root /mnt/target`) nothing is booted, so there is no booted, staged or
+ * rollback slot. The bootloader comes from EFI variables on the running system, else from the
+ * layout: GRUB when the GRUB layout has entries, else systemd-boot when the ESP has some.
+ * `missingVerityAllowed` comes from the command line's `composefs=?` on the running system, else
+ * from the repository being insecure (no fs-verity on `meta.json`), false without a repository.
  *
  * @module
  */
 import { composefsKarg } from "../boot/cmdline.ts";
-import { type HostBootContext, hostBootContext, readBlsMenu } from "../boot/host.ts";
+import { type HostBootContext, hostBootContext, isRunningRoot, readBlsMenu, underRoot } from "../boot/host.ts";
 import { parseUserCfg } from "../boot/grub_menu.ts";
 import { withContextSync } from "../error/mod.ts";
 import { mountAt, readMountInfo } from "../mount/mountinfo.ts";
@@ -165,24 +167,29 @@ function onReadOnlyDevice(path: string): boolean {
 /** The facts only the running, composefs-booted system has. */
 interface Booted {
   id: string;
-  missingVerityAllowed: boolean;
+  /** Undefined when there is no command line to read it from. */
+  missingVerityAllowed: boolean | undefined;
   staged: StagedMarker | null;
   usrOverlay: UsrOverlay | null;
 }
 
-function readBooted(id: string): Booted {
-  const karg = composefsKarg(Deno.readTextFileSync("/proc/cmdline"));
-  const markerText = readTextIfExists(STAGED_MARKER);
-  const staged = markerText === null
-    ? null
-    : withContextSync(`reading ${STAGED_MARKER}`, () => parseStagedMarker(markerText));
-  const usr = mountAt("/usr", readMountInfo());
+/** The staged marker of the system at `root`, or null. */
+export function readStagedMarker(root: string): StagedMarker | null {
+  const path = underRoot(root, STAGED_MARKER);
+  const text = readTextIfExists(path);
+  return text === null ? null : withContextSync(`reading ${path}`, () => parseStagedMarker(text));
+}
+
+function readBooted(root: string, id: string): Booted {
+  // Only the running system's command line is known; elsewhere the repository decides (below).
+  const karg = isRunningRoot(root) ? composefsKarg(Deno.readTextFileSync("/proc/cmdline")) : null;
+  const usr = mountAt(underRoot(root, "/usr"), readMountInfo());
   return {
     id,
     // After a soft reboot into another deployment the command line names the old one: upstream
     // then treats verity as required, and so does bootcfs.
-    missingVerityAllowed: karg?.digest === id && karg.insecure,
-    staged,
+    missingVerityAllowed: karg === null ? undefined : karg.digest === id && karg.insecure,
+    staged: readStagedMarker(root),
     usrOverlay: usr && {
       accessMode: usr.mountOptions.split(",").includes("ro") ? "readOnly" : "readWrite",
       persistence: "transient",
@@ -207,9 +214,8 @@ function readBooted(id: string): Booted {
  */
 export function readHostStatus(opts: StatusReadOptions): Host {
   const ctx = hostBootContext(opts.root);
-  const isHost = opts.root.replace(/\/+$/, "") === "";
-  const booted = isHost && ctx.booted !== null ? readBooted(ctx.booted) : null;
-  const { bootloader, menu } = bootMenu(ctx, isHost);
+  const booted = ctx.booted === null ? null : readBooted(opts.root, ctx.booted);
+  const { bootloader, menu } = bootMenu(ctx, isRunningRoot(opts.root));
   let repo: Repository | null = null;
   const openRepo = () => (repo ??= opts.openRepository());
   try {

@@ -7,77 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { buildTar, type TarWriteEntry } from "../../lib/tar/mod.ts";
 import { bootcfs } from "../helpers/cli.ts";
 import { createLoopFs, requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { dirListing } from "../helpers/layers.ts";
-import { gen, writeOciLayout } from "../helpers/oci.ts";
-
-const T = 1710000000;
-const KVER = "6.9.0-test";
-const vmlinuz = gen(150_000, "test-vmlinuz");
-const initramfs = gen(70_000, "test-initramfs");
-const te = new TextEncoder();
-
-type Item = { entry: TarWriteEntry; data?: Uint8Array };
-const d = (path: string, extra: Partial<TarWriteEntry> = {}): Item => ({
-  entry: { path, kind: "dir", mtime: T, ...extra },
-});
-const f = (path: string, data: Uint8Array | string, extra: Partial<TarWriteEntry> = {}): Item => ({
-  entry: { path, kind: "file", mtime: T, ...extra },
-  data: typeof data === "string" ? te.encode(data) : data,
-});
-
-/** A bootable-shaped image; `omit` drops top-level entries, `extra` adds some. */
-function osLayer(opts: { omit?: string[]; extra?: Item[] } = {}): Uint8Array {
-  const items: Item[] = [
-    d("boot/"),
-    d("boot/grub2/"),
-    f("boot/grub2/grubenv", "# GRUB Environment Block\n"),
-    d("sysroot/"),
-    d("sysroot/ostree/"),
-    d("usr/", { mtime: T + 5 }),
-    d("usr/lib/"),
-    f("usr/lib/os-release", 'NAME="Test OS"\nID=test-os\nVERSION_ID=42\nPRETTY_NAME="Test OS 42"\n'),
-    d("usr/lib/modules/"),
-    d(`usr/lib/modules/${KVER}/`),
-    f(`usr/lib/modules/${KVER}/vmlinuz`, vmlinuz),
-    f(`usr/lib/modules/${KVER}/initramfs.img`, initramfs),
-    d("usr/lib/bootc/"),
-    d("usr/lib/bootc/kargs.d/"),
-    f("usr/lib/bootc/kargs.d/10-console.toml", 'kargs = ["console=tty0", "console=ttyS0,115200"]\n'),
-    f("usr/lib/bootc/kargs.d/20-other-arch.toml", 'kargs = ["nope"]\nmatch-architectures = ["s390x"]\n'),
-    d("etc/", { mode: 0o755 }),
-    f("etc/hostname", "test\n"),
-    f("etc/.updated", ""),
-    d("etc/app/", { mode: 0o750, uid: 1000, gid: 1000 }),
-    f("etc/app/secret", "s3cret\n", { mode: 0o600, uid: 1000, gid: 1000, mtime: `${T}.123456789` }),
-    f("etc/app/big.conf", gen(100_000, "big"), { mode: 0o640 }),
-    f("etc/hard1", "linked\n"),
-    { entry: { path: "etc/hard2", kind: "hardlink", linkTarget: "etc/hard1", mtime: T } },
-    { entry: { path: "etc/localtime", kind: "symlink", linkTarget: "../usr/share/zoneinfo/UTC", mtime: T } },
-    { entry: { path: "etc/initctl", kind: "fifo", mode: 0o600, mtime: T } },
-    { entry: { path: "etc/null", kind: "char", devMajor: 1, devMinor: 3, mode: 0o666, mtime: T } },
-    f("etc/suid-helper", "#!/bin/sh\n", { mode: 0o4755 }),
-    f("etc/capable", "cap\n", {
-      mode: 0o755,
-      xattrs: { "security.capability": new Uint8Array([1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) },
-    }),
-    d("var/"),
-    d("var/tmp/", { mode: 0o1777 }),
-    d("var/lib/"),
-    d("var/lib/app/", { uid: 1000, gid: 1000 }),
-    f("var/lib/app/db", gen(5000, "db"), { uid: 1000, gid: 1000 }),
-    ...(opts.extra ?? []),
-  ];
-  const omit = opts.omit ?? [];
-  return buildTar(items.filter((i) => !omit.some((o) => i.entry.path === o || i.entry.path.startsWith(o))));
-}
-
-async function layout(dir: string, tar: Uint8Array): Promise<string> {
-  await writeOciLayout(dir, { layers: [{ tar, compression: "gzip" }], tag: "t" });
-  return `oci:${dir}:t`;
-}
+import { d, f, initramfs, osImage, osLayer, T, vmlinuz } from "../helpers/os_image.ts";
 
 function install(target: string, image: string, ...more: string[]) {
   return bootcfs([
@@ -103,7 +36,7 @@ Deno.test("install to-filesystem: boot image, state, kernel and entry as bootc l
   await using scratch = await scratchDir();
   const target = `${scratch.path}/sysroot`;
   Deno.mkdirSync(target);
-  const image = await layout(`${scratch.path}/oci`, osLayer());
+  const image = await osImage(`${scratch.path}/oci`, osLayer());
   const r = await install(
     target,
     image,
@@ -205,7 +138,7 @@ Deno.test("install to-filesystem: images it cannot boot are refused with nothing
   for (const [name, tar, error] of cases) {
     const target = `${scratch.path}/${name}`;
     Deno.mkdirSync(target);
-    const r = await install(target, await layout(`${scratch.path}/${name}-oci`, tar), "--root-mount-spec=");
+    const r = await install(target, await osImage(`${scratch.path}/${name}-oci`, tar), "--root-mount-spec=");
     assert.equal(r.code, 1, `${name}: ${r.stderr}`);
     assert.match(r.stderr, error, name);
     assert.equal(r.stderr.trim().split("\n").filter((l) => l.startsWith("error:")).length, 1, r.stderr);
@@ -218,7 +151,7 @@ Deno.test("install to-filesystem: images it cannot boot are refused with nothing
 Deno.test("install to-filesystem: root= comes from the target filesystem's UUID, or must be given", async () => {
   requireRoot();
   await using scratch = await scratchDir();
-  const image = await layout(`${scratch.path}/oci`, osLayer());
+  const image = await osImage(`${scratch.path}/oci`, osLayer());
   // A tmpfs has no block device: install asks for --root-mount-spec instead of guessing.
   const target = `${scratch.path}/tmpfs`;
   Deno.mkdirSync(target);
@@ -244,7 +177,7 @@ Deno.test("install to-filesystem: root= comes from the target filesystem's UUID,
 Deno.test("install to-filesystem: a separate /boot gets paths from its root and systemd.mount-extra", async () => {
   requireRoot();
   await using scratch = await scratchDir();
-  const image = await layout(`${scratch.path}/oci`, osLayer());
+  const image = await osImage(`${scratch.path}/oci`, osLayer());
   await using root = await createLoopFs("ext4", { sizeMiB: 128 });
   await using boot = await createLoopFs("ext4", { sizeMiB: 64 });
   const target = root.mountPoint;
