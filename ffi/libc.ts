@@ -35,6 +35,7 @@ const lib = Deno.dlopen(
     sys_move_mount: { name: "syscall", parameters: ["i64", "i32", "buffer", "i32", "buffer", "u32"], result: "i64" },
     lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
     llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+    lremovexattr: { parameters: ["buffer", "buffer"], result: "i32" },
     socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
     bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
     sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
@@ -600,4 +601,9 @@ export function copyFileRange(srcFd: number, srcOffset: number, dstFd: number, l
     done += n;
   }
   return done;
+}
+
+/** lremovexattr(2): removes extended attribute `name` of `path`, not following a symlink. */
+export function lremovexattr(path: PathArg, name: PathArg): void {
+  check(lib.symbols.lremovexattr(cpath(path), cpath(name)), "lremovexattr", `${showPath(path)} ${showPath(name)}`);
 }
