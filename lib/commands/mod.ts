@@ -56,6 +56,26 @@ export const COMMANDS: LazyCommand[] = [
     load: async () => (await import("./status.ts")).statusCommand,
   },
   {
+    name: "upgrade",
+    summary: "stage the newest version of the image the booted system follows (bootc upgrade)",
+    load: async () => (await import("./upgrade.ts")).upgradeCommand,
+  },
+  {
+    name: "switch",
+    summary: "stage another image as the next deployment (bootc switch)",
+    load: async () => (await import("./upgrade.ts")).switchCommand,
+  },
+  {
+    name: "rollback",
+    summary: "boot the rollback deployment next (bootc rollback)",
+    load: async () => (await import("./rollback.ts")).rollbackCommand,
+  },
+  {
+    name: "composefs-finalize-staged",
+    summary: "merge /etc into the staged deployment and make it the default (run at shutdown)",
+    load: async () => (await import("./finalize.ts")).finalizeCommand,
+  },
+  {
     name: "mkcomposefs",
     summary: "build a composefs image from a directory or dumpfile (like C mkcomposefs)",
     load: async () => (await import("./mkcomposefs.ts")).mkcomposefsCommand,

@@ -158,6 +158,11 @@ export interface ImageReference {
   signature?: "containerPolicy" | { ostreeRemote: string };
 }
 
+/** The reference to pull an image of status by: `docker://NAME` for the registry, else `<transport>:NAME`. */
+export function pullReference(ref: ImageReference): string {
+  return ref.transport === "registry" ? `docker://${ref.image}` : `${ref.transport}:${ref.image}`;
+}
+
 /** Transport names as they appear before the first `:` of a reference → the name status shows. */
 const TRANSPORTS: Record<string, string> = {
   registry: "registry",

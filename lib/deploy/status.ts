@@ -423,6 +423,18 @@ export function slotHost(input: SlotInput): Host {
   };
 }
 
+/**
+ * The booted deployment of `host`: the commands that change a system (upgrade, switch, rollback,
+ * finalize) refuse one that is not booted from composefs, as bootc does.
+ */
+export function requireBooted(host: Host, root: string): BootEntry {
+  const booted = host.status.booted;
+  if (booted === null) {
+    throw new Error(`${root} is not a composefs-booted system (its root is not mounted from composefs:<id>)`);
+  }
+  return booted;
+}
+
 /** `--booted`: the booted slot alone (staged, rollback and the others dropped). */
 export function onlyBooted(host: Host): Host {
   const { otherDeployments: _, ...status } = host.status;

@@ -1,0 +1,162 @@
+/**
+ * `bootcfs upgrade` and `bootcfs switch` (bootc-layout.md §3.3, §3.4): pull the image the booted
+ * system follows (or a new one), and stage it as the next deployment (lib/deploy/stage.ts), to be
+ * finalized at shutdown by `bootcfs composefs-finalize-staged`. The system is the one at `--root`:
+ * `/` when booted, or a deployment mounted the way the initramfs mounts it.
+ *
+ * After staging, as bootc, what no deployment uses any more is collected (lib/deploy/gc.ts).
+ * Not here yet: `--check`, `--apply` (reboot), `--download-only`, soft reboots, and the unified
+ * storage auto-detection.
+ *
+ * @module
+ */
+import type { Command, CommandBody, Context } from "../cli/command.ts";
+import { physicalRootOf } from "../boot/host.ts";
+import { UsageError, withContext } from "../error/mod.ts";
+import { collectDeployments } from "../deploy/gc.ts";
+import { lockDeployments } from "../deploy/lock.ts";
+import { type ImageReference, pullReference } from "../deploy/origin.ts";
+import { stageDeployment } from "../deploy/stage.ts";
+import { type Host, requireBooted } from "../deploy/status.ts";
+import { pullOptions, pullTagged, splitImage } from "./pull.ts";
+import { erofsImageObjects, openRepository } from "./repo.ts";
+import { readStatus } from "./status.ts";
+
+const REGISTRY_OPTIONS: Command["options"] = {
+  "tls-verify": { type: "string", value: "BOOL", help: "false allows plain HTTP registries" },
+  authfile: { type: "string", value: "FILE", help: "registry credentials (auth.json)" },
+  platform: { type: "string", value: "OS/ARCH[/VARIANT]", help: "platform to pick from an image index" },
+  json: { type: "boolean", help: "print the result as JSON" },
+};
+
+/** `ref` with its tag replaced by `tag` (bootc's `--tag`): a digest is dropped, then the text after the last `:` of the name replaced. */
+export function withTag(ref: string, tag: string): string {
+  const name = ref.replace(/@sha256:[0-9a-f]+$/, "");
+  const slash = name.lastIndexOf("/");
+  const colon = name.lastIndexOf(":");
+  return `${colon > slash ? name.slice(0, colon) : name}:${tag}`;
+}
+
+/** Pulls `image`, stages it, and reports; `switching` makes an existing deployment an error. */
+async function pullAndStage(
+  ctx: Context,
+  host: Host,
+  image: string,
+  v: Record<string, unknown>,
+  operation: "upgrade" | "switch",
+): Promise<void> {
+  const repo = openRepository(ctx, { upgrade: true });
+  try {
+    const { result, imgref } = await pullTagged(ctx, repo, image, pullOptions(v));
+    const r = await withContext(`staging ${image}`, () =>
+      stageDeployment({
+        root: ctx.globals.root,
+        repo,
+        manifestDigest: result.manifestDigest,
+        imgref,
+        host,
+        switching: operation === "switch",
+        log: (m) => ctx.log.debug(m),
+        unmergeable: (line) => ctx.log.error(line),
+      }));
+    if (!r.staged) {
+      if (v.json) ctx.out.json({ staged: false, deployment: r.id, manifestDigest: result.manifestDigest });
+      else ctx.out.line(`No changes in: ${image}`);
+      return;
+    }
+    // As bootc after staging: what no deployment uses any more goes.
+    const gc = await withContext("collecting unused deployments", () =>
+      collectDeployments({
+        root: ctx.globals.root,
+        physical: physicalRootOf(ctx.globals.root),
+        booted: host.status.booted?.composefs.verity ?? null,
+        repo,
+        imageObjects: erofsImageObjects,
+      }));
+    for (const id of gc.stateDirs) ctx.log.info(`removed the state of deployment ${id}`, { "bootc.operation": "gc" });
+    if (v.json) {
+      ctx.out.json({ staged: true, deployment: r.id, manifestDigest: result.manifestDigest, gc });
+      return;
+    }
+    ctx.log.info(`Staged deployment ${r.id}`, {
+      "bootc.operation": operation,
+      "bootc.deployment": r.id,
+      "bootc.target_image": image,
+    });
+    ctx.out.line(`staged   ${r.id}`);
+    ctx.out.line(`image    ${image} (${result.manifestDigest})`);
+    ctx.out.line(`kernel   ${r.kernelShared ? "unchanged (shared with an existing deployment)" : "new"}`);
+    ctx.out.line(`menu     ${r.menu}`);
+  } finally {
+    repo.close();
+  }
+}
+
+/** The image a booted system follows: the staged one's, else the booted one's. */
+function followedImage(ref: ImageReference | null): string {
+  if (ref === null) throw new Error("No image source specified: the booted deployment's origin names no image");
+  return pullReference(ref);
+}
+
+/** `bootcfs upgrade`. */
+export const upgradeCommand: CommandBody = {
+  usage: "[--tag TAG] [--tls-verify=false] [--authfile F] [--platform P] [--json]",
+  description: "Pulls the image the booted system follows (the staged deployment's, else the booted one's) and, " +
+    "when its boot image differs from every deployment, stages it: TARGET state/deploy/<id>/ with the new /etc, " +
+    "the kernel (shared with an existing deployment when unchanged), loader/entries.staged with the new entry and " +
+    "the booted one as secondary, and /run/composefs/staged-deployment. The new entry's command line is the " +
+    "booted entry's with composefs= replaced and the image's kargs.d changes applied. Local /etc changes that " +
+    "could not be merged at finalization are listed and refused. `bootcfs composefs-finalize-staged` (run at " +
+    "shutdown) makes the staged menu the boot menu. With --tag, follows another tag of the same image.",
+  options: {
+    tag: { type: "string", value: "TAG", help: "upgrade to TAG of the followed image" },
+    ...REGISTRY_OPTIONS,
+  },
+  async run(ctx, args) {
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+    using _lock = lockDeployments(physicalRootOf(ctx.globals.root));
+    const host = readStatus(ctx);
+    requireBooted(host, ctx.globals.root);
+    let image = followedImage(host.spec.image);
+    const tag = args.values.tag as string | undefined;
+    if (tag !== undefined) image = withTag(image, tag);
+    await pullAndStage(ctx, host, image, args.values, "upgrade");
+  },
+};
+
+const SWITCH_TRANSPORTS = ["registry", "oci", "oci-archive", "docker-archive", "containers-storage"];
+
+/** `bootcfs switch`. */
+export const switchCommand: CommandBody = {
+  usage: "[--transport T] [--tls-verify=false] [--authfile F] [--platform P] [--json] TARGET",
+  description: "Stages TARGET as the next deployment, as `upgrade` does, and makes it the image the system " +
+    "follows from then on. TARGET is a registry name (or --transport oci|oci-archive|docker-archive|" +
+    "containers-storage with a path or name, or a reference with its transport). A TARGET whose boot image equals " +
+    "an existing deployment's is refused; the same image reference as now changes nothing.",
+  options: {
+    transport: {
+      type: "string",
+      value: "T",
+      help: "registry (default), oci, oci-archive, docker-archive or containers-storage",
+    },
+    ...REGISTRY_OPTIONS,
+  },
+  async run(ctx, args) {
+    if (args.positionals.length !== 1) {
+      throw new UsageError(`expected TARGET, got ${args.positionals.length} argument(s)`);
+    }
+    const transport = (args.values.transport as string | undefined) ?? "registry";
+    if (!SWITCH_TRANSPORTS.includes(transport)) {
+      throw new UsageError(`--transport must be one of ${SWITCH_TRANSPORTS.join(", ")}, not '${transport}'`);
+    }
+    const target = args.positionals[0];
+    const image = splitImage(transport === "registry" ? target : `${transport}:${target}`).imgref;
+    using _lock = lockDeployments(physicalRootOf(ctx.globals.root));
+    const host = readStatus(ctx);
+    if (host.spec.image !== null && pullReference(host.spec.image) === image) {
+      ctx.out.line("Image specification is unchanged.");
+      return;
+    }
+    await pullAndStage(ctx, host, image, args.values, "switch");
+  },
+};
