@@ -74,15 +74,15 @@ async function pullAndStage(
         imageObjects: erofsImageObjects,
       }));
     for (const id of gc.stateDirs) ctx.log.info(`removed the state of deployment ${id}`, { "bootc.operation": "gc" });
-    if (v.json) {
-      ctx.out.json({ staged: true, deployment: r.id, manifestDigest: result.manifestDigest, gc });
-      return;
-    }
     ctx.log.info(`Staged deployment ${r.id}`, {
       "bootc.operation": operation,
       "bootc.deployment": r.id,
       "bootc.target_image": image,
     });
+    if (v.json) {
+      ctx.out.json({ staged: true, deployment: r.id, manifestDigest: result.manifestDigest, gc });
+      return;
+    }
     ctx.out.line(`staged   ${r.id}`);
     ctx.out.line(`image    ${image} (${result.manifestDigest})`);
     ctx.out.line(`kernel   ${r.kernelShared ? "unchanged (shared with an existing deployment)" : "new"}`);
@@ -102,12 +102,14 @@ function followedImage(ref: ImageReference | null): string {
 export const upgradeCommand: CommandBody = {
   usage: "[--tag TAG] [--tls-verify=false] [--authfile F] [--platform P] [--json]",
   description: "Pulls the image the booted system follows (the staged deployment's, else the booted one's) and, " +
-    "when its boot image differs from every deployment, stages it: TARGET state/deploy/<id>/ with the new /etc, " +
+    "when its boot image differs from every deployment, stages it: state/deploy/<id>/ with the new /etc, " +
     "the kernel (shared with an existing deployment when unchanged), loader/entries.staged with the new entry and " +
     "the booted one as secondary, and /run/composefs/staged-deployment. The new entry's command line is the " +
     "booted entry's with composefs= replaced and the image's kargs.d changes applied. Local /etc changes that " +
     "could not be merged at finalization are listed and refused. `bootcfs composefs-finalize-staged` (run at " +
-    "shutdown) makes the staged menu the boot menu. With --tag, follows another tag of the same image.",
+    "shutdown) makes the staged menu the boot menu. Then, as bootc, what no deployment uses any more goes: " +
+    "kernel directories, state directories no entry names, localhost/bootc-* tags and the objects only they kept. " +
+    "With --tag, follows another tag of the same image.",
   options: {
     tag: { type: "string", value: "TAG", help: "upgrade to TAG of the followed image" },
     ...REGISTRY_OPTIONS,
