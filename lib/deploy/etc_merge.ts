@@ -9,22 +9,9 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import {
-  chmod,
-  close,
-  lchown,
-  lgetxattr,
-  llistxattr,
-  lremovexattr,
-  lsetxattr,
-  lstat,
-  O_NOFOLLOW,
-  O_RDONLY,
-  open,
-  read,
-} from "../../ffi/libc.ts";
+import { chmod, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, lstat } from "../../ffi/libc.ts";
 import { withContextSync } from "../error/mod.ts";
+import { sha256Files } from "../runtime/file_hash.ts";
 import { removeIfExists } from "../runtime/files.ts";
 import {
   diffTrees,
@@ -95,15 +82,8 @@ function walk(root: string, visit: (rel: string, path: string, info: Deno.FileIn
  * never get verity, and this kernel has none. One kind of digest on every side compares like
  * with like.
  */
-function contentDigest(path: string, buf: Uint8Array): string {
-  const h = createHash("sha256");
-  const fd = open(path, O_RDONLY | O_NOFOLLOW);
-  try {
-    for (let n; (n = read(fd, buf, path)) > 0;) h.update(buf.subarray(0, n));
-  } finally {
-    close(fd);
-  }
-  return h.digest("hex");
+function contentDigest(path: string): string {
+  return sha256Files([path]);
 }
 
 function readXattrs(path: string): Map<string, Uint8Array> {
@@ -113,9 +93,8 @@ function readXattrs(path: string): Map<string, Uint8Array> {
 /** Everything the diff compares of every entry below `root`. */
 function readTree(root: string): Map<string, EtcEntry> {
   const tree = new Map<string, EtcEntry>();
-  const buf = new Uint8Array(1 << 20);
   walk(root, (rel, path, info, kind) => {
-    const identity = kind === "file" ? contentDigest(path, buf) : kind === "symlink" ? Deno.readLinkSync(path) : "";
+    const identity = kind === "file" ? contentDigest(path) : kind === "symlink" ? Deno.readLinkSync(path) : "";
     tree.set(rel, {
       kind,
       mode: info.mode ?? 0,

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
-import { close, O_RDONLY, open, pread } from "../../ffi/libc.ts";
+import { createHash } from "node:crypto";
 import { ARTIFACT_PREFIX } from "../boot/bls.ts";
 import { imageKargs } from "../boot/kargs_d.ts";
 import { type EntryNames, entryNames, parseOsRelease } from "../boot/os_release.ts";
@@ -17,6 +16,7 @@ import { toHex } from "../fsverity/digest.ts";
 import { leafText } from "../oci/boot_image.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
 import { fsyncDir, replaceFileWith } from "../runtime/durable.ts";
+import { hashFileInto, sha256Files } from "../runtime/file_hash.ts";
 import { exists } from "../runtime/files.ts";
 import { Directory, isRegularFile, type Leaf, lookup, utf8 } from "../tree/mod.ts";
 import { writeFileContent } from "./checkout.ts";
@@ -63,32 +63,6 @@ export function hostKargs(dir: string): string[] {
   return imageKargs(files, Deno.build.arch);
 }
 
-function hashFd(h: Hash, fd: number, what: string): void {
-  const buf = new Uint8Array(1 << 20);
-  for (let off = 0;;) {
-    const n = pread(fd, buf, off, what);
-    if (n === 0) return;
-    h.update(buf.subarray(0, n));
-    off += n;
-  }
-}
-
-function hashPath(h: Hash, path: string): void {
-  const fd = open(path, O_RDONLY);
-  try {
-    hashFd(h, fd, path);
-  } finally {
-    close(fd);
-  }
-}
-
-/** The boot digest of files on disk: hex SHA-256 of their bytes in order. */
-export function sha256Files(paths: string[]): string {
-  const h = createHash("sha256");
-  for (const path of paths) hashPath(h, path);
-  return h.digest("hex");
-}
-
 /** The boot digest of an image's kernel (vmlinuz, then initramfs), read from the repository. */
 export function kernelBootDigest(repo: Repository, kernel: Kernel): string {
   const h = createHash("sha256");
@@ -96,7 +70,7 @@ export function kernelBootDigest(repo: Repository, kernel: Kernel): string {
     const c = leaf.content;
     if (c.kind === "inline") h.update(c.data);
     else if (c.kind === "external" || c.kind === "external-noverity") {
-      hashPath(h, repo.objectPath(toHex(c.id.digest) as ObjectId));
+      hashFileInto(h, repo.objectPath(toHex(c.id.digest) as ObjectId));
     } else throw new Error(`the kernel file has no data (${c.kind})`);
   }
   return h.digest("hex");
