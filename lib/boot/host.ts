@@ -9,7 +9,9 @@
  *
  * @module
  */
+import { withContextSync } from "../error/mod.ts";
 import { type MountInfoEntry, readMountInfo } from "../mount/mountinfo.ts";
+import { type BlsEntry, parseBlsEntry } from "./bls.ts";
 import { entryNames, parseOsRelease } from "./os_release.ts";
 import { exists, readTextIfExists } from "../runtime/files.ts";
 
@@ -77,6 +79,14 @@ export function readBlsMenu(dir: string): Map<string, string> {
   const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".conf")).sort();
   for (const name of names) files.set(name, Deno.readTextFileSync(`${dir}/${name}`));
   return files;
+}
+
+/** The parsed `.conf` entries of a BLS entries directory, in name order; an unparsable one is an error naming it. */
+export function readBlsEntries(dir: string): [string, BlsEntry][] {
+  return [...readBlsMenu(dir)].map(([name, text]) => [
+    name,
+    withContextSync(`boot entry ${dir}/${name}`, () => parseBlsEntry(text)),
+  ]);
 }
 
 /** Whether `root` names the running system's `/`. */

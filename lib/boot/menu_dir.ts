@@ -9,9 +9,17 @@
 import { RENAME_EXCHANGE, renameat2 } from "../../ffi/libc.ts";
 import { fsyncDir, writeSynced } from "../runtime/durable.ts";
 import { removeIfExists } from "../runtime/files.ts";
+import type { BlsEntry } from "./bls.ts";
+import { readBlsEntries } from "./host.ts";
 
 /** Where the staged menu is, beside `loader/entries`. */
 export const STAGED_ENTRIES = "entries.staged";
+
+/** Every entry of `loader/entries` and `loader/entries.staged` (what GC must keep bootable), by file path. */
+export function readAllEntries(loader: string): [string, BlsEntry][] {
+  const all = (dir: string) => readBlsEntries(dir).map(([name, e]): [string, BlsEntry] => [`${dir}/${name}`, e]);
+  return [...all(`${loader}/entries`), ...all(`${loader}/${STAGED_ENTRIES}`)];
+}
 
 /** Creates directory `path` holding `files` (name → text), each file and the directory synced. */
 export function writeMenuDir(path: string, files: ReadonlyMap<string, string>): void {

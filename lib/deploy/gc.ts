@@ -9,16 +9,15 @@
  *
  * @module
  */
-import { parseBlsEntry } from "../boot/bls.ts";
-import { readBlsMenu, underRoot } from "../boot/host.ts";
-import { STAGED_ENTRIES } from "../boot/menu_dir.ts";
+import { underRoot } from "../boot/host.ts";
+import { readAllEntries } from "../boot/menu_dir.ts";
 import { withContextSync } from "../error/mod.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { listTags, tagImage, untagImage } from "../oci/store.ts";
 import { gc, type GcResult, type ImageObjects, type Repository } from "../repository/mod.ts";
 import { fsyncDir } from "../runtime/durable.ts";
 import { exists, readTextIfExists, removeIfExists } from "../runtime/files.ts";
-import { removeUnusedKernels } from "./finalize.ts";
+import { removeUnusedKernels } from "./kernel.ts";
 import { parseOrigin } from "./origin.ts";
 import { blsVerity } from "./status.ts";
 import { readStagedMarker, STAGED_MARKER } from "./status_read.ts";
@@ -34,17 +33,6 @@ export interface DeploymentGcResult {
   repo: GcResult;
 }
 
-/** The deployments the boot menus name (live and staged). */
-function menuDeployments(loader: string): Set<string> {
-  const ids = new Set<string>();
-  for (const menu of ["entries", STAGED_ENTRIES]) {
-    for (const [name, text] of readBlsMenu(`${loader}/${menu}`)) {
-      ids.add(withContextSync(`boot entry ${loader}/${menu}/${name}`, () => blsVerity(parseBlsEntry(text))));
-    }
-  }
-  return ids;
-}
-
 /**
  * Collects what no deployment of the system at `root` (physical root `physical`) uses. `booted`
  * (null when the system is not booted) must survive, else the state is inconsistent: an error.
@@ -57,8 +45,9 @@ export async function collectDeployments(o: {
   imageObjects: ImageObjects;
 }): Promise<DeploymentGcResult> {
   const bootDir = `${o.physical}/boot`;
-  const kernels = removeUnusedKernels(bootDir, o.booted);
-  const named = menuDeployments(`${bootDir}/loader`);
+  const entries = readAllEntries(`${bootDir}/loader`);
+  const kernels = removeUnusedKernels(bootDir, entries, o.booted);
+  const named = new Set(entries.map(([path, e]) => withContextSync(`boot entry ${path}`, () => blsVerity(e))));
   const deployDir = `${o.physical}/state/deploy`;
   const stateDirs = exists(deployDir)
     ? [...Deno.readDirSync(deployDir)].filter((e) => e.isDirectory && !named.has(e.name)).map((e) => e.name).sort()

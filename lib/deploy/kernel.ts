@@ -7,11 +7,12 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { ARTIFACT_PREFIX } from "../boot/bls.ts";
+import { ARTIFACT_PREFIX, type BlsEntry, entryArtifact } from "../boot/bls.ts";
 import { imageKargs } from "../boot/kargs_d.ts";
 import { type EntryNames, entryNames, parseOsRelease } from "../boot/os_release.ts";
 import type { BootResource } from "../boot/resources.ts";
 import { kernelDirName } from "../boot/type1.ts";
+import { withContextSync } from "../error/mod.ts";
 import { toHex } from "../fsverity/digest.ts";
 import { leafText } from "../oci/boot_image.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
@@ -95,14 +96,35 @@ export function writeKernelDir(bootDir: string, id: string, repo: Repository, ke
  * digest `digest` (an upgrade that keeps the kernel shares it, §3.6 step 6), or null.
  */
 export function findKernelDir(bootDir: string, digest: string): string | null {
-  if (!exists(bootDir)) return null;
-  const dirs = [...Deno.readDirSync(bootDir)]
-    .filter((e) => e.isDirectory && e.name.startsWith(ARTIFACT_PREFIX))
-    .map((e) => e.name)
-    .sort();
-  for (const name of dirs) {
-    const files = [`${bootDir}/${name}/vmlinuz`, `${bootDir}/${name}/initrd`];
-    if (files.every(exists) && sha256Files(files) === digest) return name.slice(ARTIFACT_PREFIX.length);
+  for (const id of kernelDirIds(bootDir)) {
+    const dir = `${bootDir}/${kernelDirName(id)}`;
+    const files = [`${dir}/vmlinuz`, `${dir}/initrd`];
+    if (files.every(exists) && sha256Files(files) === digest) return id;
   }
   return null;
+}
+
+/** The ids `<x>` of the `bootc_composefs-<x>` directories of `bootDir`, sorted. */
+function kernelDirIds(bootDir: string): string[] {
+  if (!exists(bootDir)) return [];
+  return [...Deno.readDirSync(bootDir)]
+    .filter((e) => e.isDirectory && e.name.startsWith(ARTIFACT_PREFIX))
+    .map((e) => e.name.slice(ARTIFACT_PREFIX.length))
+    .sort();
+}
+
+/**
+ * Deletes the kernel directories of `bootDir` that none of `entries` (the live and staged menus)
+ * loads its kernel from (§3.11 step 4, Type-1). Deleting the booted deployment's would make it
+ * unbootable: that is an error.
+ */
+export function removeUnusedKernels(bootDir: string, entries: [string, BlsEntry][], booted: string | null): string[] {
+  const used = new Set(entries.map(([path, e]) => withContextSync(`boot entry ${path}`, () => entryArtifact(e)).name));
+  const unused = kernelDirIds(bootDir).filter((id) => !used.has(id));
+  if (booted !== null && unused.includes(booted)) {
+    throw new Error(`Inconsistent state: no entry uses the booted deployment's kernel ${kernelDirName(booted)}`);
+  }
+  for (const id of unused) Deno.removeSync(`${bootDir}/${kernelDirName(id)}`, { recursive: true });
+  if (unused.length > 0) fsyncDir(bootDir);
+  return unused;
 }

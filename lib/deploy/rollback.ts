@@ -5,13 +5,12 @@
  *
  * @module
  */
-import { type BlsEntry, grubFileOrder, parseBlsEntry } from "../boot/bls.ts";
-import { hostBootContext, readBlsMenu, underRoot } from "../boot/host.ts";
+import { grubFileOrder } from "../boot/bls.ts";
+import { hostBootContext, readBlsEntries, underRoot } from "../boot/host.ts";
 import { activateStagedMenu, writeStagedMenu } from "../boot/menu_dir.ts";
 import { rollbackMenu } from "../boot/menu_update.ts";
-import { withContextSync } from "../error/mod.ts";
 import { removeIfExists } from "../runtime/files.ts";
-import { type Host, requireBooted } from "./status.ts";
+import { type Host, requireBooted, requireGrubBls } from "./status.ts";
 import { STAGED_MARKER } from "./status_read.ts";
 
 /** What {@link rollback} did. */
@@ -27,17 +26,9 @@ export function rollback(root: string, host: Host): RollbackResult {
   const booted = requireBooted(host, root);
   const { rollback: target, staged } = host.status;
   if (target === null) throw new Error("No rollback available");
-  if (booted.composefs.bootType !== "Bls" || booted.composefs.bootloader !== "grub") {
-    throw new Error(
-      `rolling back a ${booted.composefs.bootloader} system with ${booted.composefs.bootType} entries is not supported yet`,
-    );
-  }
+  requireGrubBls(booted, "rolling back");
   const loader = `${hostBootContext(root).physicalRoot}/boot/loader`;
-  const live = [...readBlsMenu(`${loader}/entries`)]
-    .sort(([a], [b]) => grubFileOrder(a, b))
-    .map(([name, text]): BlsEntry =>
-      withContextSync(`boot entry ${loader}/entries/${name}`, () => parseBlsEntry(text))
-    );
+  const live = readBlsEntries(`${loader}/entries`).sort(([a], [b]) => grubFileOrder(a, b)).map(([, e]) => e);
   const menu = rollbackMenu(live);
   // The staged deployment is dropped first: finalization must not act on a menu it did not stage.
   if (staged !== null) removeIfExists(underRoot(root, STAGED_MARKER));

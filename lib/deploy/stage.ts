@@ -13,12 +13,12 @@
  *
  * @module
  */
-import { type BlsEntry, parseBlsEntry } from "../boot/bls.ts";
-import { hostBootContext, readBlsMenu, underRoot } from "../boot/host.ts";
+import type { BlsEntry } from "../boot/bls.ts";
+import { hostBootContext, readBlsEntries, underRoot } from "../boot/host.ts";
 import { STAGED_ENTRIES, writeStagedMenu } from "../boot/menu_dir.ts";
 import { stagedMenu, upgradeCmdline } from "../boot/menu_update.ts";
 import { type1Entry } from "../boot/type1.ts";
-import { ContextError, withContextSync } from "../error/mod.ts";
+import { ContextError } from "../error/mod.ts";
 import { generateBootImage } from "../oci/boot_image.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { ObjectId, Repository } from "../repository/mod.ts";
@@ -37,7 +37,7 @@ import {
 } from "./kernel.ts";
 import { separateMount } from "./mount_spec.ts";
 import { commitState, prepareState } from "./state.ts";
-import { blsVerity, type BootEntry, type Host, requireBooted } from "./status.ts";
+import { blsVerity, type BootEntry, formatStagedMarker, type Host, requireBooted, requireGrubBls } from "./status.ts";
 import { STAGED_MARKER } from "./status_read.ts";
 
 /** What {@link stageDeployment} needs. */
@@ -74,22 +74,10 @@ function deployments(host: Host): [string, BootEntry][] {
 
 /** The booted deployment's Type-1 entry in `loader/entries` (the base of the new command line). */
 function bootedEntry(entriesDir: string, booted: string): BlsEntry {
-  for (const [name, text] of readBlsMenu(entriesDir)) {
-    const e = withContextSync(`boot entry ${entriesDir}/${name}`, () => parseBlsEntry(text));
+  for (const [, e] of readBlsEntries(entriesDir)) {
     if (!e.efi && blsVerity(e) === booted) return e;
   }
   throw new Error(`no entry in ${entriesDir} boots the booted deployment ${booted} (Booted BLS not found)`);
-}
-
-/** Refuses what staging cannot handle yet: a system not booted from composefs, UKIs, systemd-boot. */
-function checkBootedBls(host: Host, root: string): BootEntry {
-  const booted = requireBooted(host, root);
-  if (booted.composefs.bootType !== "Bls" || booted.composefs.bootloader !== "grub") {
-    throw new Error(
-      `upgrading a ${booted.composefs.bootloader} system with ${booted.composefs.bootType} entries is not supported yet`,
-    );
-  }
-  return booted;
 }
 
 /**
@@ -97,7 +85,8 @@ function checkBootedBls(host: Host, root: string): BootEntry {
  * Unmergeable `/etc` changes are reported one by one and refused, with nothing written.
  */
 export async function stageDeployment(o: StageOptions): Promise<StageResult> {
-  const booted = checkBootedBls(o.host, o.root);
+  const booted = requireBooted(o.host, o.root);
+  requireGrubBls(booted, "upgrading");
   const ctx = hostBootContext(o.root);
   const physical = ctx.physicalRoot;
   const boot = await generateBootImage(o.repo, o.manifestDigest).catch((e) => {
@@ -145,7 +134,7 @@ export async function stageDeployment(o: StageOptions): Promise<StageResult> {
   writeStagedMenu(loader, stagedMenu(entry, current, names.osId));
   const marker = underRoot(o.root, STAGED_MARKER);
   Deno.mkdirSync(marker.slice(0, marker.lastIndexOf("/")), { recursive: true });
-  replaceFile(marker, `{"depl_id":"${boot.id}","finalization_locked":false}`);
+  replaceFile(marker, formatStagedMarker({ deplId: boot.id, finalizationLocked: false }));
   return { staged: true, id: boot.id, kernelShared: shared !== null, menu: `${loader}/${STAGED_ENTRIES}` };
 }
 

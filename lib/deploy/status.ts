@@ -270,6 +270,11 @@ export function parseStagedMarker(text: string): StagedMarker {
   return { deplId: j.depl_id, finalizationLocked: j.finalization_locked };
 }
 
+/** The text of `/run/composefs/staged-deployment`: RFC 8785 canonical JSON, as bootc writes it. */
+export function formatStagedMarker(m: StagedMarker): string {
+  return `{"depl_id":${JSON.stringify(m.deplId)},"finalization_locked":${m.finalizationLocked}}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deployments
 
@@ -433,6 +438,17 @@ export function requireBooted(host: Host, root: string): BootEntry {
     throw new Error(`${root} is not a composefs-booted system (its root is not mounted from composefs:<id>)`);
   }
   return booted;
+}
+
+/**
+ * Refuses a deployment whose menu the writing commands cannot handle yet: anything but GRUB with
+ * Type-1 entries. `doing` names the command (`upgrading`, `rolling back`, …).
+ */
+export function requireGrubBls(entry: BootEntry, doing: string): void {
+  const { bootloader, bootType } = entry.composefs;
+  if (bootType !== "Bls" || bootloader !== "grub") {
+    throw new Error(`${doing} a ${bootloader} system with ${bootType} entries is not supported yet`);
+  }
 }
 
 /** `--booted`: the booted slot alone (staged, rollback and the others dropped). */
