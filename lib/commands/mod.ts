@@ -76,6 +76,16 @@ export const COMMANDS: LazyCommand[] = [
     load: async () => (await import("./finalize.ts")).finalizeCommand,
   },
   {
+    name: "delete-deployment",
+    summary: "delete a deployment that is not booted, and what only it used (bootc delete-deployment)",
+    load: async () => (await import("./delete_deployment.ts")).deleteDeploymentCommand,
+  },
+  {
+    name: "internals",
+    summary: "bootc's internal commands: composefs-gc",
+    load: async () => (await import("./internals.ts")).internalsCommand,
+  },
+  {
     name: "mkcomposefs",
     summary: "build a composefs image from a directory or dumpfile (like C mkcomposefs)",
     load: async () => (await import("./mkcomposefs.ts")).mkcomposefsCommand,

@@ -13,13 +13,13 @@
 import type { Command, CommandBody, Context } from "../cli/command.ts";
 import { physicalRootOf } from "../boot/host.ts";
 import { UsageError, withContext } from "../error/mod.ts";
-import { collectDeployments } from "../deploy/gc.ts";
 import { lockDeployments } from "../deploy/lock.ts";
 import { type ImageReference, pullReference } from "../deploy/origin.ts";
 import { stageDeployment } from "../deploy/stage.ts";
 import { type Host, requireBooted } from "../deploy/status.ts";
 import { pullOptions, pullTagged, splitImage } from "./pull.ts";
-import { erofsImageObjects, openRepository } from "./repo.ts";
+import { collectUnused } from "./deployment_gc.ts";
+import { openRepository } from "./repo.ts";
 import { readStatus } from "./status.ts";
 
 const REGISTRY_OPTIONS: Command["options"] = {
@@ -65,14 +65,7 @@ async function pullAndStage(
       return;
     }
     // As bootc after staging: what no deployment uses any more goes.
-    const gc = await withContext("collecting unused deployments", () =>
-      collectDeployments({
-        root: ctx.globals.root,
-        physical: physicalRootOf(ctx.globals.root),
-        booted: host.status.booted?.composefs.verity ?? null,
-        repo,
-        imageObjects: erofsImageObjects,
-      }));
+    const gc = await collectUnused(ctx, repo, host, { pruneRepo: true });
     for (const id of gc.stateDirs) ctx.log.info(`removed the state of deployment ${id}`, { "bootc.operation": "gc" });
     ctx.log.info(`Staged deployment ${r.id}`, {
       "bootc.operation": operation,

@@ -114,16 +114,22 @@ function kernelDirIds(bootDir: string): string[] {
 }
 
 /**
- * Deletes the kernel directories of `bootDir` that none of `entries` (the live and staged menus)
- * loads its kernel from (§3.11 step 4, Type-1). Deleting the booted deployment's would make it
- * unbootable: that is an error.
+ * The kernel directories of `bootDir` that none of `entries` (the live and staged menus) loads
+ * its kernel from (§3.11 step 4, Type-1), deleted unless `dryRun`. Deleting the booted
+ * deployment's would make it unbootable: that is an error.
  */
-export function removeUnusedKernels(bootDir: string, entries: [string, BlsEntry][], booted: string | null): string[] {
+export function removeUnusedKernels(
+  bootDir: string,
+  entries: [string, BlsEntry][],
+  booted: string | null,
+  dryRun = false,
+): string[] {
   const used = new Set(entries.map(([path, e]) => withContextSync(`boot entry ${path}`, () => entryArtifact(e)).name));
   const unused = kernelDirIds(bootDir).filter((id) => !used.has(id));
   if (booted !== null && unused.includes(booted)) {
     throw new Error(`Inconsistent state: no entry uses the booted deployment's kernel ${kernelDirName(booted)}`);
   }
+  if (dryRun) return unused;
   for (const id of unused) Deno.removeSync(`${bootDir}/${kernelDirName(id)}`, { recursive: true });
   if (unused.length > 0) fsyncDir(bootDir);
   return unused;
