@@ -15,12 +15,19 @@ import { physicalRootOf } from "../boot/host.ts";
 import { UsageError, withContext } from "../error/mod.ts";
 import { lockDeployments } from "../deploy/lock.ts";
 import { type ImageReference, pullReference } from "../deploy/origin.ts";
-import { stageDeployment } from "../deploy/stage.ts";
-import { type Host, requireBooted } from "../deploy/status.ts";
+import { releaseDownloaded, stageDeployment } from "../deploy/stage.ts";
+import { type Host, type ImageInfo, requireBooted } from "../deploy/status.ts";
+import { readDeploymentImage } from "../deploy/status_read.ts";
+import { formatManifestDiff, manifestDiff } from "../oci/manifest_diff.ts";
+import { openSource } from "../oci/pull.ts";
+import { loadImage } from "../oci/source.ts";
 import { pullOptions, pullTagged, splitImage } from "./pull.ts";
 import { collectUnused } from "./deployment_gc.ts";
 import { openRepository } from "./repo.ts";
 import { readStatus } from "./status.ts";
+
+/** The manifest annotation (and config label) of an image's version. */
+const VERSION = "org.opencontainers.image.version";
 
 const REGISTRY_OPTIONS: Command["options"] = {
   "tls-verify": { type: "string", value: "BOOL", help: "false allows plain HTTP registries" },
@@ -44,6 +51,7 @@ async function pullAndStage(
   image: string,
   v: Record<string, unknown>,
   operation: "upgrade" | "switch",
+  downloadOnly = false,
 ): Promise<void> {
   const repo = openRepository(ctx, { upgrade: true });
   try {
@@ -56,6 +64,7 @@ async function pullAndStage(
         imgref,
         host,
         switching: operation === "switch",
+        downloadOnly,
         log: (m) => ctx.log.debug(m),
         unmergeable: (line) => ctx.log.error(line),
       }));
@@ -73,13 +82,14 @@ async function pullAndStage(
       "bootc.target_image": image,
     });
     if (v.json) {
-      ctx.out.json({ staged: true, deployment: r.id, manifestDigest: result.manifestDigest, gc });
+      ctx.out.json({ staged: true, deployment: r.id, manifestDigest: result.manifestDigest, downloadOnly, gc });
       return;
     }
     ctx.out.line(`staged   ${r.id}`);
     ctx.out.line(`image    ${image} (${result.manifestDigest})`);
     ctx.out.line(`kernel   ${r.kernelShared ? "unchanged (shared with an existing deployment)" : "new"}`);
     ctx.out.line(`menu     ${r.menu}`);
+    if (downloadOnly) ctx.out.line("download-only: finalized at shutdown only after `upgrade --from-downloaded`");
   } finally {
     repo.close();
   }
@@ -91,9 +101,66 @@ function followedImage(ref: ImageReference | null): string {
   return pullReference(ref);
 }
 
+/**
+ * `upgrade --check`: what updating to `image` would fetch, against the booted deployment's
+ * manifest, read from the image's source without pulling anything.
+ */
+async function checkUpdate(ctx: Context, host: Host, image: string, v: Record<string, unknown>): Promise<void> {
+  const booted = requireBooted(host, ctx.globals.root);
+  const repo = openRepository(ctx, { readOnly: true });
+  let current: ImageInfo;
+  try {
+    current = readDeploymentImage(physicalRootOf(ctx.globals.root), booted.composefs.verity, repo);
+  } finally {
+    repo.close();
+  }
+  const remote = await withContext(`checking ${image} for updates`, async () => {
+    const source = await openSource(splitImage(image).imgref, pullOptions(v));
+    try {
+      return await loadImage(source);
+    } finally {
+      source.close();
+    }
+  });
+  const digest = remote.manifest.digest;
+  if (digest === current.digest) {
+    if (v.json) ctx.out.json({ update: false, image, manifestDigest: digest });
+    else ctx.out.line(`No changes in: ${image}`);
+    return;
+  }
+  const labels = remote.config?.labels ?? {};
+  const version = remote.parsed.annotations?.[VERSION] ?? labels[VERSION] ?? labels.version;
+  const diff = manifestDiff(current.layers, remote.parsed.layers);
+  if (v.json) {
+    ctx.out.json({ update: true, image, manifestDigest: digest, version: version ?? null, diff });
+    return;
+  }
+  ctx.out.line(`Update available for: ${image}`);
+  if (version !== undefined) ctx.out.line(`  Version: ${version}`);
+  ctx.out.line(`  Digest: ${digest}`);
+  for (const line of formatManifestDiff(diff)) ctx.out.line(line);
+}
+
+/** `--from-downloaded`: unlocks a download-only staged deployment, as bootc words it. */
+function fromDownloaded(ctx: Context, host: Host, json: boolean): void {
+  const id = releaseDownloaded(ctx.globals.root, host);
+  if (json) {
+    ctx.out.json({ staged: true, deployment: host.status.staged?.composefs.verity, downloadOnly: false });
+  } else if (id === null) {
+    ctx.out.line("Staged deployment is present and not in download only mode.");
+    ctx.out.line("Use `bootcfs composefs-finalize-staged` at shutdown (bootc: `bootc update --apply`) to apply it.");
+  } else {
+    ctx.log.info(`Staged deployment ${id} is no longer download-only`, { "bootc.operation": "upgrade" });
+    ctx.out.line(`staged   ${id} (no longer download-only: finalized at the next shutdown)`);
+  }
+}
+
+const MODES = ["check", "download-only", "from-downloaded"];
+
 /** `bootcfs upgrade`. */
 export const upgradeCommand: CommandBody = {
-  usage: "[--tag TAG] [--tls-verify=false] [--authfile F] [--platform P] [--json]",
+  usage: "[--check | --download-only | --from-downloaded] [--tag TAG] [--tls-verify=false] [--authfile F] " +
+    "[--platform P] [--json]",
   description: "Pulls the image the booted system follows (the staged deployment's, else the booted one's) and, " +
     "when its boot image differs from every deployment, stages it: state/deploy/<id>/ with the new /etc, " +
     "the kernel (shared with an existing deployment when unchanged), loader/entries.staged with the new entry and " +
@@ -102,20 +169,32 @@ export const upgradeCommand: CommandBody = {
     "could not be merged at finalization are listed and refused. `bootcfs composefs-finalize-staged` (run at " +
     "shutdown) makes the staged menu the boot menu. Then, as bootc, what no deployment uses any more goes: " +
     "kernel directories, state directories no entry names, localhost/bootc-* tags and the objects only they kept. " +
-    "With --tag, follows another tag of the same image.",
+    "With --tag, follows another tag of the same image. --check only reads the image's manifest and prints what " +
+    "an update would fetch against the booted deployment (ostree-ext's layer diff); --download-only stages a " +
+    "deployment that shutdown leaves alone until `upgrade --from-downloaded`.",
   options: {
+    check: { type: "boolean", help: "show whether an update is available, and its size; pull nothing" },
+    "download-only": { type: "boolean", help: "stage, but do not finalize at shutdown" },
+    "from-downloaded": { type: "boolean", help: "let shutdown finalize the download-only staged deployment" },
     tag: { type: "string", value: "TAG", help: "upgrade to TAG of the followed image" },
     ...REGISTRY_OPTIONS,
   },
   async run(ctx, args) {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-    using _lock = lockDeployments(physicalRootOf(ctx.globals.root));
+    const v = args.values;
+    const modes = MODES.filter((m) => v[m] === true);
+    if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} exclude each other`);
+    const tag = v.tag as string | undefined;
+    if (v["from-downloaded"] && tag !== undefined) throw new UsageError("--from-downloaded takes no --tag");
+    // A check only reads: it takes no lock.
+    using _lock = v.check ? undefined : lockDeployments(physicalRootOf(ctx.globals.root));
     const host = readStatus(ctx);
     requireBooted(host, ctx.globals.root);
+    if (v["from-downloaded"]) return fromDownloaded(ctx, host, v.json === true);
     let image = followedImage(host.spec.image);
-    const tag = args.values.tag as string | undefined;
     if (tag !== undefined) image = withTag(image, tag);
-    await pullAndStage(ctx, host, image, args.values, "upgrade");
+    if (v.check) return await checkUpdate(ctx, host, image, v);
+    await pullAndStage(ctx, host, image, v, "upgrade", v["download-only"] === true);
   },
 };
 

@@ -37,7 +37,15 @@ import {
 } from "./kernel.ts";
 import { separateMount } from "./mount_spec.ts";
 import { commitState, prepareState } from "./state.ts";
-import { blsVerity, type BootEntry, formatStagedMarker, type Host, requireBooted, requireGrubBls } from "./status.ts";
+import {
+  blsVerity,
+  type BootEntry,
+  formatStagedMarker,
+  type Host,
+  requireBooted,
+  requireGrubBls,
+  type StagedMarker,
+} from "./status.ts";
 import { STAGED_MARKER } from "./status_read.ts";
 
 /** What {@link stageDeployment} needs. */
@@ -53,6 +61,8 @@ export interface StageOptions {
   host: Host;
   /** `switch`: a target equal to an existing deployment is an error, not "no changes". */
   switching: boolean;
+  /** `--download-only`: finalization is locked until `upgrade --from-downloaded`. */
+  downloadOnly?: boolean;
   log: (message: string) => void;
   /** Receives each path the `/etc` merge could not merge, as bootc prints it (`Unmergable …`). */
   unmergeable: (line: string) => void;
@@ -132,10 +142,29 @@ export async function stageDeployment(o: StageOptions): Promise<StageResult> {
 
   const entry = type1Entry(shared ?? boot.id, names, cmdline, separateBoot ? "" : "/boot");
   writeStagedMenu(loader, stagedMenu(entry, current, names.osId));
-  const marker = underRoot(o.root, STAGED_MARKER);
-  Deno.mkdirSync(marker.slice(0, marker.lastIndexOf("/")), { recursive: true });
-  replaceFile(marker, formatStagedMarker({ deplId: boot.id, finalizationLocked: false }));
+  writeStagedMarker(o.root, { deplId: boot.id, finalizationLocked: o.downloadOnly ?? false });
   return { staged: true, id: boot.id, kernelShared: shared !== null, menu: `${loader}/${STAGED_ENTRIES}` };
+}
+
+/** Writes `/run/composefs/staged-deployment` (§2.3) of the system at `root`, atomically. */
+function writeStagedMarker(root: string, marker: StagedMarker): void {
+  const path = underRoot(root, STAGED_MARKER);
+  Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  replaceFile(path, formatStagedMarker(marker));
+}
+
+/**
+ * `upgrade --from-downloaded` (§3.3 step 4): the download-only staged deployment of the booted
+ * system at `root` is unlocked, so that the next shutdown finalizes it. Returns its id, or null
+ * when it was not download-only (nothing to do).
+ */
+export function releaseDownloaded(root: string, host: Host): string | null {
+  requireBooted(host, root);
+  const staged = host.status.staged;
+  if (staged === null) throw new Error("No staged deployment found");
+  if (!staged.downloadOnly) return null;
+  writeStagedMarker(root, { deplId: staged.composefs.verity, finalizationLocked: false });
+  return staged.composefs.verity;
 }
 
 /**

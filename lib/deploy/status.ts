@@ -23,6 +23,7 @@ import { composefsKarg } from "../boot/cmdline.ts";
 import { parseUserCfg } from "../boot/grub_menu.ts";
 import { withContextSync } from "../error/mod.ts";
 import { digestOf } from "../oci/digest.ts";
+import type { LayerSize } from "../oci/manifest_diff.ts";
 import { type ImageReference, type Origin, parseOriginReference } from "./origin.ts";
 
 /** `message_id` of the warning for a menu entry whose deployment has no origin (bootc-layout.md §6). */
@@ -64,6 +65,8 @@ export interface ImageInfo {
   version?: string;
   /** The manifest digest (`sha256:…`, from the origin), or the legacy `.imginfo` digest. */
   digest: string;
+  /** The manifest's layers (what `upgrade --check` compares). */
+  layers: LayerSize[];
 }
 
 /** `image` of a boot entry. */
@@ -291,11 +294,13 @@ export function legacyImageInfo(text: string): ImageInfo {
   }
   const str = (v: unknown) => (typeof v === "string" ? v : undefined);
   const annotations = j.manifest.annotations as Record<string, unknown> | undefined;
+  const layers = Array.isArray(j.manifest.layers) ? j.manifest.layers as Record<string, unknown>[] : [];
   return {
     architecture: str(j.config.architecture) ?? "",
     created: str(j.config.created),
     version: str(annotations?.["org.opencontainers.image.version"]),
     digest: digestOf(new TextEncoder().encode(JSON.stringify(j.manifest))).slice("sha256:".length),
+    layers: layers.map((l) => ({ digest: str(l?.digest) ?? "", size: typeof l?.size === "number" ? l.size : 0 })),
   };
 }
 

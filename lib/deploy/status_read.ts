@@ -141,12 +141,20 @@ function readImageInfo(physicalRoot: string, verity: string, o: Origin, repo: ()
       created: img.config.created,
       version: img.manifest.annotations?.["org.opencontainers.image.version"],
       digest,
+      layers: img.manifest.layers.map((l) => ({ digest: l.digest, size: l.size })),
     };
   }
   const path = `${physicalRoot}/state/deploy/${verity}/${verity}.imginfo`;
   const text = readTextIfExists(path);
   if (text === null) throw new Error(`the origin has no [image] manifest_digest and there is no legacy ${path}`);
   return withContextSync(`reading ${path}`, () => legacyImageInfo(text));
+}
+
+/** The image facts of deployment `verity` (§2.2); an error when it has no origin or its origin no image. */
+export function readDeploymentImage(physicalRoot: string, verity: string, repo: Repository): ImageInfo {
+  const origin = readOrigin(physicalRoot, verity);
+  if (origin === null) throw new Error(`No origin file for deployment ${verity}`);
+  return withContextSync(`deployment ${verity}`, () => readImageInfo(physicalRoot, verity, origin, () => repo));
 }
 
 /** Whether the block device holding `path` is read-only (a live ISO); false for anything that is not a block device. */

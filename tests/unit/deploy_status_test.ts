@@ -60,7 +60,7 @@ function origin(image: string, bootType: "bls" | "uki" = "bls"): Origin {
 }
 
 function info(digest: string, version?: string): ImageInfo {
-  return { architecture: "amd64", created: "2026-06-29T12:00:31Z", version, digest };
+  return { architecture: "amd64", created: "2026-06-29T12:00:31Z", version, digest, layers: [] };
 }
 
 function entry(verity: string, image = "docker://quay.io/example/os:latest", version = "42.0"): BootEntry {
@@ -194,7 +194,7 @@ Deno.test("staged marker and legacy .imginfo", () => {
   const manifest = {
     schemaVersion: 2,
     config: { digest: M("c"), size: 2 },
-    layers: [],
+    layers: [{ digest: M("d"), size: 12345 }],
     annotations: { "org.opencontainers.image.version": "41.1" },
   };
   const text = JSON.stringify({ config: { architecture: "arm64", created: "2025-01-02T03:04:05Z" }, manifest });
@@ -204,6 +204,7 @@ Deno.test("staged marker and legacy .imginfo", () => {
     version: "41.1",
     // Hex, no "sha256:", of the manifest serialised again (bootc-layout.md §2.2, §10.2).
     digest: createHash("sha256").update(JSON.stringify(manifest)).digest("hex"),
+    layers: [{ digest: M("d"), size: 12345 }],
   });
   assert.throws(() => legacyImageInfo(`{"config":{}}`), /'config' and 'manifest'/);
 });
@@ -224,7 +225,7 @@ Deno.test("boot entry: image facts, boot type, and a required boot_type", () => 
   const e = bootEntry({
     verity: A,
     origin: { ...origin("oci:/srv/os:1", "uki"), bootDigest: undefined },
-    image: { architecture: "arm64", created: "bad", digest: M("1") },
+    image: { architecture: "arm64", created: "bad", digest: M("1"), layers: [] },
     bootloader: "systemd",
     missingVerityAllowed: true,
   });
