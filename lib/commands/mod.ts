@@ -76,6 +76,11 @@ export const COMMANDS: LazyCommand[] = [
     load: async () => (await import("./finalize.ts")).finalizeCommand,
   },
   {
+    name: "config-diff",
+    summary: "list how the running /etc differs from the booted image's (bootc config-diff)",
+    load: async () => (await import("./config_diff.ts")).configDiffCommand,
+  },
+  {
     name: "delete-deployment",
     summary: "delete a deployment that is not booted, and what only it used (bootc delete-deployment)",
     load: async () => (await import("./delete_deployment.ts")).deleteDeploymentCommand,

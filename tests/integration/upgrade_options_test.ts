@@ -1,5 +1,5 @@
 /**
- * `upgrade --check`, `--download-only` and `--from-downloaded` on a booted deployment
+ * `config-diff`, then `upgrade --check`, `--download-only` and `--from-downloaded` on a booted deployment
  * (bootc-layout.md §3.3 steps 4 and 10, §2.3): the check reads the followed image's manifest and
  * prints ostree-ext's layer diff without pulling; a download-only deployment is staged with its
  * finalization locked, left alone by `composefs-finalize-staged`, and unlocked by
@@ -21,7 +21,7 @@ async function ok(args: string[]): Promise<string> {
 
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
-Deno.test("upgrade --check, --download-only, --from-downloaded", async () => {
+Deno.test("config-diff; upgrade --check, --download-only, --from-downloaded", async () => {
   requireRoot();
   await using scratch = await scratchDir();
   const physical = `${scratch.path}/disk`;
@@ -41,6 +41,24 @@ Deno.test("upgrade --check, --download-only, --from-downloaded", async () => {
   ).deployment;
   await using booted = await bootDeployment(physical, id1, `${scratch.path}/root`);
   const root = booted.root;
+
+  // config-diff: the running /etc against the booted image's.
+  assert.equal(await ok(["--root", root, "config-diff"]), "");
+  Deno.writeTextFileSync(`${root}/etc/hostname`, "my-host\n");
+  Deno.mkdirSync(`${root}/etc/local.d`);
+  Deno.writeTextFileSync(`${root}/etc/local.d/a.conf`, "mine\n");
+  Deno.removeSync(`${root}/etc/app/big.conf`);
+  Deno.chmodSync(`${root}/etc/app`, 0o700);
+  assert.equal(
+    await ok(["--root", root, "config-diff"]),
+    "Added: /etc/local.d\nAdded: /etc/local.d/a.conf\nModified: /etc/app\nModified: /etc/hostname\n" +
+      "Removed: /etc/app/big.conf\n",
+  );
+  assert.deepEqual(JSON.parse(await ok(["--root", root, "config-diff", "--json"])), {
+    added: ["local.d", "local.d/a.conf"],
+    modified: ["app", "hostname"],
+    removed: ["app/big.conf"],
+  });
 
   assert.equal(await ok(["--root", root, "upgrade", "--check"]), `No changes in: ${image}\n`);
 
