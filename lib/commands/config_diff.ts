@@ -10,7 +10,7 @@ import { UsageError } from "../error/mod.ts";
 import { diffEtc } from "../deploy/etc_merge.ts";
 import { withDeploymentMounted } from "../deploy/image_mount.ts";
 import { requireBooted } from "../deploy/status.ts";
-import { openRepository } from "./repo.ts";
+import { mountsInsecure } from "./repo.ts";
 import { readStatus } from "./status.ts";
 
 /** `bootcfs config-diff`. */
@@ -25,9 +25,7 @@ export const configDiffCommand: CommandBody = {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
     const host = readStatus(ctx);
     const id = requireBooted(host, ctx.globals.root).composefs.verity;
-    const repo = openRepository(ctx, { readOnly: true });
-    const insecure = repo.insecure || ctx.globals.insecure;
-    repo.close();
+    const insecure = mountsInsecure(ctx);
     const etc = underRoot(ctx.globals.root, "/etc");
     const { diff: raw } = await withDeploymentMounted(
       `${physicalRootOf(ctx.globals.root)}/composefs`,

@@ -10,7 +10,7 @@ import { physicalRootOf } from "../boot/host.ts";
 import { UsageError } from "../error/mod.ts";
 import { finalizeStaged } from "../deploy/finalize.ts";
 import { lockDeployments } from "../deploy/lock.ts";
-import { openRepository } from "./repo.ts";
+import { mountsInsecure } from "./repo.ts";
 import { readStatus } from "./status.ts";
 
 /** `bootcfs composefs-finalize-staged`. */
@@ -26,9 +26,7 @@ export const finalizeCommand: CommandBody = {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
     using _lock = lockDeployments(physicalRootOf(ctx.globals.root));
     const host = readStatus(ctx);
-    const repo = openRepository(ctx, { readOnly: true });
-    const insecure = repo.insecure || ctx.globals.insecure;
-    repo.close();
+    const insecure = mountsInsecure(ctx);
     const r = await finalizeStaged({ root: ctx.globals.root, host, insecure });
     if (!r.finalized) {
       ctx.log.info(r.reason, { "bootc.operation": "finalize" });

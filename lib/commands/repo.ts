@@ -46,6 +46,16 @@ export function openRepository(ctx: Context, opts: { readOnly?: boolean; upgrade
   return repo;
 }
 
+/** Whether images of the repository mount without fs-verity: it was made insecure, or `--insecure`. */
+export function mountsInsecure(ctx: Context): boolean {
+  const repo = openRepository(ctx, { readOnly: true });
+  try {
+    return repo.insecure || ctx.globals.insecure;
+  } finally {
+    repo.close();
+  }
+}
+
 /** `--erofs-format` value: `1`, `2`, `0`, or a default with extras such as `1,2`. */
 export function parseErofsFormats(v: string): ErofsFormats {
   const parts = v.split(",").map((p) => p.trim());
