@@ -603,6 +603,28 @@ export function copyFileRange(srcFd: number, srcOffset: number, dstFd: number, l
   return done;
 }
 
+/** The errors by which copy_file_range(2) says this pair of files cannot use it (nothing copied). */
+const COPY_RANGE_REFUSED = new Set(["EXDEV", "EINVAL", "EOPNOTSUPP", "ENOSYS"]);
+
+/**
+ * {@link copyFileRange}, or null when the pair of files does not allow copy_file_range (other
+ * filesystems, no support): the caller then reads and writes instead.
+ */
+export function tryCopyFileRange(
+  srcFd: number,
+  srcOffset: number,
+  dstFd: number,
+  len: number,
+  what: string,
+): number | null {
+  try {
+    return copyFileRange(srcFd, srcOffset, dstFd, len, what);
+  } catch (e) {
+    if (e instanceof SyscallError && COPY_RANGE_REFUSED.has(e.code)) return null;
+    throw e;
+  }
+}
+
 /** lremovexattr(2): removes extended attribute `name` of `path`, not following a symlink. */
 export function lremovexattr(path: PathArg, name: PathArg): void {
   check(lib.symbols.lremovexattr(cpath(path), cpath(name)), "lremovexattr", `${showPath(path)} ${showPath(name)}`);

@@ -10,7 +10,6 @@
 import {
   chmod,
   close,
-  copyFileRange,
   lchown,
   link,
   lsetxattr,
@@ -24,7 +23,7 @@ import {
   pread,
   setMtime,
   symlink,
-  SyscallError,
+  tryCopyFileRange,
   writeAll,
 } from "../../ffi/libc.ts";
 import { toHex } from "../fsverity/digest.ts";
@@ -51,13 +50,7 @@ function joinBytes(dir: Uint8Array, name: string): Uint8Array {
 
 /** Copies object `src` into the new file `dst`: copy_file_range, or read and write where it is refused. */
 function copyObject(src: number, dst: number, size: number, what: string): void {
-  let done = 0;
-  try {
-    done = copyFileRange(src, 0, dst, size, what);
-  } catch (e) {
-    const code = e instanceof SyscallError ? e.code : "";
-    if (code !== "EXDEV" && code !== "EINVAL" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw e;
-  }
+  let done = tryCopyFileRange(src, 0, dst, size, what) ?? 0;
   const buf = new Uint8Array(1 << 20);
   while (done < size) {
     const n = pread(src, buf, done, what);

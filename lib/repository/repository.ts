@@ -15,7 +15,6 @@
 import { removeIfExists } from "../runtime/files.ts";
 import {
   close,
-  copyFileRange,
   type DirRef,
   ficlone,
   flock,
@@ -43,6 +42,7 @@ import {
   syncfs,
   syncfsAsync,
   SyscallError,
+  tryCopyFileRange,
   unlink,
   unlinkAll,
   writeAll,
@@ -677,17 +677,13 @@ export class Repository {
 
   /** copy_file_range of one block; false (and not tried again) when the filesystems do not allow it. */
   #copyRange(src: number, offset: number, dst: number, len: number, what: string): boolean {
-    try {
-      if (copyFileRange(src, offset, dst, len, what) !== len) {
-        throw new Error(`${what}: file shrank while being copied`);
-      }
-      return true;
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code !== "EXDEV" && code !== "EINVAL" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw e;
+    const n = tryCopyFileRange(src, offset, dst, len, what);
+    if (n === null) {
       this.#noCopyRange = true;
       return false;
     }
+    if (n !== len) throw new Error(`${what}: file shrank while being copied`);
+    return true;
   }
 
   #repoDev(): number {
