@@ -86,6 +86,11 @@ export const COMMANDS: LazyCommand[] = [
     load: async () => (await import("./delete_deployment.ts")).deleteDeploymentCommand,
   },
   {
+    name: "usr-overlay",
+    summary: "mount a transient writable overlay on /usr (bootc usr-overlay)",
+    load: async () => (await import("./usr_overlay.ts")).usrOverlayCommand,
+  },
+  {
     name: "internals",
     summary: "bootc's internal commands: composefs-gc",
     load: async () => (await import("./internals.ts")).internalsCommand,

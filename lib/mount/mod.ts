@@ -5,3 +5,4 @@
  */
 export * from "./composefs.ts";
 export * from "./mountinfo.ts";
+export * from "./usr_overlay.ts";

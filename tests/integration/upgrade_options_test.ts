@@ -1,5 +1,5 @@
 /**
- * `config-diff`, then `upgrade --check`, `--download-only` and `--from-downloaded` on a booted deployment
+ * `config-diff` and `usr-overlay`, then `upgrade --check`, `--download-only` and `--from-downloaded` on a booted deployment
  * (bootc-layout.md §3.3 steps 4 and 10, §2.3): the check reads the followed image's manifest and
  * prints ostree-ext's layer diff without pulling; a download-only deployment is staged with its
  * finalization locked, left alone by `composefs-finalize-staged`, and unlocked by
@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { bootcfs } from "../helpers/cli.ts";
-import { requireRoot, scratchDir } from "../helpers/fs.ts";
+import { requireRoot, run, scratchDir } from "../helpers/fs.ts";
 import { bootDeployment } from "../helpers/booted.ts";
 import { buildTar } from "../../lib/tar/mod.ts";
 import { d, f, osLayer } from "../helpers/os_image.ts";
@@ -21,7 +21,7 @@ async function ok(args: string[]): Promise<string> {
 
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
-Deno.test("config-diff; upgrade --check, --download-only, --from-downloaded", async () => {
+Deno.test("config-diff, usr-overlay; upgrade --check, --download-only, --from-downloaded", async () => {
   requireRoot();
   await using scratch = await scratchDir();
   const physical = `${scratch.path}/disk`;
@@ -59,6 +59,24 @@ Deno.test("config-diff; upgrade --check, --download-only, --from-downloaded", as
     modified: ["app", "hostname"],
     removed: ["app/big.conf"],
   });
+
+  // usr-overlay: a transient layer on /usr, read-write or read-only; status shows it.
+  assert.equal(
+    await ok(["--root", root, "usr-overlay"]),
+    "A read/write overlayfs is now mounted on /usr\nAll changes there will be discarded on reboot.\n",
+  );
+  Deno.writeTextFileSync(`${root}/usr/share/app/tried`, "x\n");
+  assert.ok(Deno.statSync(`${root}/run/bootcfs/usr-overlay/upper/share/app/tried`).isFile);
+  let s = JSON.parse(await ok(["--root", root, "status", "--json"]));
+  assert.deepEqual(s.status.usrOverlay, { accessMode: "readWrite", persistence: "transient" });
+  assert.match(await ok(["--root", root, "usr-overlay"]), /usr is already a mount point; nothing done/);
+  await run("umount", [`${root}/usr`]);
+  assert.throws(() => Deno.statSync(`${root}/usr/share/app/tried`), Deno.errors.NotFound);
+  await ok(["--root", root, "usr-overlay", "--read-only"]);
+  assert.throws(() => Deno.writeTextFileSync(`${root}/usr/share/app/tried`, "x\n"), /Read-only file system/);
+  s = JSON.parse(await ok(["--root", root, "status", "--json"]));
+  assert.deepEqual(s.status.usrOverlay, { accessMode: "readOnly", persistence: "transient" });
+  await run("umount", [`${root}/usr`]);
 
   assert.equal(await ok(["--root", root, "upgrade", "--check"]), `No changes in: ${image}\n`);
 
@@ -106,7 +124,7 @@ Deno.test("config-diff; upgrade --check, --download-only, --from-downloaded", as
   const id2: string = staged.deployment;
   const marker = `${root}/run/composefs/staged-deployment`;
   assert.equal(Deno.readTextFileSync(marker), `{"depl_id":"${id2}","finalization_locked":true}`);
-  let s = JSON.parse(await ok(["--root", root, "status", "--json"]));
+  s = JSON.parse(await ok(["--root", root, "status", "--json"]));
   assert.equal(s.status.staged.composefs.verity, id2);
   assert.equal(s.status.staged.downloadOnly, true);
   const loader = `${physical}/boot/loader`;
