@@ -13,6 +13,7 @@
 import type { Command, CommandBody, Context } from "../cli/command.ts";
 import { physicalRootOf } from "../boot/host.ts";
 import { UsageError, withContext } from "../error/mod.ts";
+import { FINALIZE_UNIT, startFinalizeUnit } from "../deploy/finalize_unit.ts";
 import { lockDeployments } from "../deploy/lock.ts";
 import { type ImageReference, pullReference } from "../deploy/origin.ts";
 import { releaseDownloaded, stageDeployment } from "../deploy/stage.ts";
@@ -20,6 +21,7 @@ import { type Host, type ImageInfo, requireBooted } from "../deploy/status.ts";
 import { readDeploymentImage } from "../deploy/status_read.ts";
 import { formatManifestDiff, manifestDiff } from "../oci/manifest_diff.ts";
 import { openSource } from "../oci/pull.ts";
+import { selfCommand } from "../runtime/self.ts";
 import { loadImage } from "../oci/source.ts";
 import { pullOptions, pullTagged, splitImage } from "./pull.ts";
 import { collectUnused } from "./deployment_gc.ts";
@@ -53,6 +55,11 @@ async function pullAndStage(
   operation: "upgrade" | "switch",
   downloadOnly = false,
 ): Promise<void> {
+  // As bootc, before the pull: the unit whose stop at shutdown finalizes what gets staged.
+  const unmanaged = await withContext(
+    `starting ${FINALIZE_UNIT}`,
+    () => startFinalizeUnit(ctx.globals.root, selfCommand()),
+  );
   const repo = openRepository(ctx, { upgrade: true });
   try {
     const { result, imgref } = await pullTagged(ctx, repo, image, pullOptions(v));
@@ -76,6 +83,11 @@ async function pullAndStage(
     // As bootc after staging: what no deployment uses any more goes.
     const gc = await collectUnused(ctx, repo, host, { pruneRepo: true });
     for (const id of gc.stateDirs) ctx.log.info(`removed the state of deployment ${id}`, { "bootc.operation": "gc" });
+    if (unmanaged !== null) {
+      ctx.log.info(
+        `${FINALIZE_UNIT} not started (${unmanaged}): run \`bootcfs composefs-finalize-staged\` at shutdown`,
+      );
+    }
     ctx.log.info(`Staged deployment ${r.id}`, {
       "bootc.operation": operation,
       "bootc.deployment": r.id,
