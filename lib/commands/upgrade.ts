@@ -46,6 +46,17 @@ export function withTag(ref: string, tag: string): string {
   return `${colon > slash ? name.slice(0, colon) : name}:${tag}`;
 }
 
+/** Starts the finalize unit (lib/deploy/finalize_unit.ts); returns why not, or null. */
+function startFinalizer(ctx: Context): Promise<string | null> {
+  return withContext(`starting ${FINALIZE_UNIT}`, () => startFinalizeUnit(ctx.globals.root, selfCommand()));
+}
+
+/** Tells the user that finalizing is theirs when the unit could not be started. */
+function noteUnmanaged(ctx: Context, reason: string | null): void {
+  if (reason === null) return;
+  ctx.log.info(`${FINALIZE_UNIT} not started (${reason}): run \`bootcfs composefs-finalize-staged\` at shutdown`);
+}
+
 /** Pulls `image`, stages it, and reports; `switching` makes an existing deployment an error. */
 async function pullAndStage(
   ctx: Context,
@@ -56,10 +67,7 @@ async function pullAndStage(
   downloadOnly = false,
 ): Promise<void> {
   // As bootc, before the pull: the unit whose stop at shutdown finalizes what gets staged.
-  const unmanaged = await withContext(
-    `starting ${FINALIZE_UNIT}`,
-    () => startFinalizeUnit(ctx.globals.root, selfCommand()),
-  );
+  const unmanaged = await startFinalizer(ctx);
   const repo = openRepository(ctx, { upgrade: true });
   try {
     const { result, imgref } = await pullTagged(ctx, repo, image, pullOptions(v));
@@ -83,11 +91,7 @@ async function pullAndStage(
     // As bootc after staging: what no deployment uses any more goes.
     const gc = await collectUnused(ctx, repo, host, { pruneRepo: true });
     for (const id of gc.stateDirs) ctx.log.info(`removed the state of deployment ${id}`, { "bootc.operation": "gc" });
-    if (unmanaged !== null) {
-      ctx.log.info(
-        `${FINALIZE_UNIT} not started (${unmanaged}): run \`bootcfs composefs-finalize-staged\` at shutdown`,
-      );
-    }
+    noteUnmanaged(ctx, unmanaged);
     ctx.log.info(`Staged deployment ${r.id}`, {
       "bootc.operation": operation,
       "bootc.deployment": r.id,
@@ -154,8 +158,11 @@ async function checkUpdate(ctx: Context, host: Host, image: string, v: Record<st
 }
 
 /** `--from-downloaded`: unlocks a download-only staged deployment, as bootc words it. */
-function fromDownloaded(ctx: Context, host: Host, json: boolean): void {
+async function fromDownloaded(ctx: Context, host: Host, json: boolean): Promise<void> {
+  // As bootc: the unit first, so that the deployment unlocked below is finalized at shutdown.
+  const unmanaged = host.status.staged?.downloadOnly ? await startFinalizer(ctx) : null;
   const id = releaseDownloaded(ctx.globals.root, host);
+  noteUnmanaged(ctx, id === null ? null : unmanaged);
   if (json) {
     ctx.out.json({ staged: true, deployment: host.status.staged?.composefs.verity, downloadOnly: false });
   } else if (id === null) {
@@ -202,7 +209,7 @@ export const upgradeCommand: CommandBody = {
     using _lock = v.check ? undefined : lockDeployments(physicalRootOf(ctx.globals.root));
     const host = readStatus(ctx);
     requireBooted(host, ctx.globals.root);
-    if (v["from-downloaded"]) return fromDownloaded(ctx, host, v.json === true);
+    if (v["from-downloaded"]) return await fromDownloaded(ctx, host, v.json === true);
     let image = followedImage(host.spec.image);
     if (tag !== undefined) image = withTag(image, tag);
     if (v.check) return await checkUpdate(ctx, host, image, v);
