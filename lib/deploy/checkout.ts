@@ -48,11 +48,14 @@ function joinBytes(dir: Uint8Array, name: string): Uint8Array {
   return out;
 }
 
+/** The read-and-write fallback's buffer: checkouts are synchronous, so one serves every copy. */
+let copyBuf: Uint8Array | undefined;
+
 /** Copies object `src` into the new file `dst`: copy_file_range, or read and write where it is refused. */
 function copyObject(src: number, dst: number, size: number, what: string): void {
   let done = tryCopyFileRange(src, 0, dst, size, what) ?? 0;
-  const buf = new Uint8Array(1 << 20);
   while (done < size) {
+    const buf = copyBuf ??= new Uint8Array(1 << 20);
     const n = pread(src, buf, done, what);
     if (n === 0) break;
     writeAll(dst, buf.subarray(0, n), what);
