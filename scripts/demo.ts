@@ -15,17 +15,14 @@
  * image into the scratch repository and stops there.
  */
 import { writeSampleImage } from "./fixtures/sample_image.ts";
-import { V8_FLAGS } from "../lib/runtime/v8_flags.ts";
-
-const main = new URL("../main.ts", import.meta.url).pathname;
-const bin = Deno.env.get("BOOTCFS_BIN");
-const argv0 = bin ? [bin] : [Deno.execPath(), "run", "--allow-all", "--quiet", `--v8-flags=${V8_FLAGS}`, main];
+import { bootcfsCommand } from "../tests/helpers/cli.ts";
 
 /** Runs one bootcfs command as a user would, echoing it; fails the demo if it fails. */
 async function bootcfs(...args: string[]): Promise<string> {
   console.log(`\n$ bootcfs ${args.join(" ")}`);
-  const r = await new Deno.Command(argv0[0], {
-    args: [...argv0.slice(1), ...args],
+  const [cmd, argv] = bootcfsCommand(args);
+  const r = await new Deno.Command(cmd, {
+    args: argv,
     stdout: "piped",
     stderr: "inherit",
   }).output();

@@ -4,8 +4,9 @@
  * C mkcomposefs is not packaged in Debian 12, so there is no reference column; the goal is ≤ 1.5×
  * C's time (C: 0.15 s for the Debian dumpfile).
  */
+import { bootcfsCommand } from "../../tests/helpers/cli.ts";
 import { debianRoot } from "./debian.ts";
-import { best, bootcfsArgv, measure, type Measurement } from "./measure.ts";
+import { best, measure, type Measurement } from "./measure.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
 
 const ENTRIES = Number(Deno.env.get("BENCH_EROFS_ENTRIES") ?? 100_000);
@@ -79,7 +80,7 @@ function lineCount(path: string): number {
 
 /** Rows: dumpfile → image, directory → image, Debian dumpfile → image. */
 export const bench: BenchSection = async (scratch) => {
-  const [bin, pre] = bootcfsArgv();
+  const [bin, pre] = bootcfsCommand([]);
   const rows: BenchRow[] = [];
   const debian = await debianDumpfile(scratch, bin, pre);
   const dump = `${scratch}/tree.dump`;

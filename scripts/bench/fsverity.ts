@@ -1,5 +1,6 @@
 /** Bench: `bootcfs digest` against `fsverity digest` on a 1 GiB file, sha256 and sha512. */
-import { best, bootcfsArgv, measure, writeRandomFile } from "./measure.ts";
+import { bootcfsCommand } from "../../tests/helpers/cli.ts";
+import { best, measure, writeRandomFile } from "./measure.ts";
 import type { BenchSection } from "./row.ts";
 
 const SIZE = Number(Deno.env.get("BENCH_DIGEST_BYTES") ?? 1 << 30);
@@ -8,7 +9,7 @@ const SIZE = Number(Deno.env.get("BENCH_DIGEST_BYTES") ?? 1 << 30);
 export const bench: BenchSection = async (scratch) => {
   const file = `${scratch}/digest-input`;
   writeRandomFile(file, SIZE);
-  const [bin, pre] = bootcfsArgv();
+  const [bin, pre] = bootcfsCommand([]);
   const rows = [];
   for (const alg of ["sha256", "sha512"]) {
     await measure("dd", [`if=${file}`, "of=/dev/null", "bs=1M"]); // page cache warm for both sides

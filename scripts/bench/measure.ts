@@ -1,5 +1,4 @@
 /** Timing and peak-memory measurement of commands, shared by the bench sections. */
-import { V8_FLAGS } from "../../lib/runtime/v8_flags.ts";
 import { createLoopFs } from "../../tests/helpers/fs.ts";
 
 /** Wall-clock seconds and peak resident memory (MiB) of one run of a command. */
@@ -63,15 +62,6 @@ export async function bestInTurns(n: number, ...tools: (() => Promise<Measuremen
 export async function onFreshExt4<T>(sizeMiB: number, f: (mnt: string) => Promise<T>, dir?: string): Promise<T> {
   await using fs = await createLoopFs("ext4", { sizeMiB, dir });
   return await f(fs.mountPoint);
-}
-
-/** The argv that runs bootcfs: `$BOOTCFS_BIN` when set, else `deno run main.ts`. */
-export function bootcfsArgv(): [string, string[]] {
-  const bin = Deno.env.get("BOOTCFS_BIN");
-  if (bin) return [bin, []];
-  const main = new URL("../../main.ts", import.meta.url).pathname;
-  // The flags of the `bootcfs` task and the compiled binary, so the bench measures what users run.
-  return [Deno.execPath(), ["run", "--allow-all", "--quiet", `--v8-flags=${V8_FLAGS}`, main]];
 }
 
 /** Writes `size` bytes of incompressible data to `path` in 1 MiB chunks. */

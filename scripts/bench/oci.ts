@@ -10,13 +10,14 @@
  *
  * `deno run -A scripts/bench/oci.ts --floor LAYOUT` runs the floor alone (what the bench times).
  */
+import { bootcfsCommand } from "../../tests/helpers/cli.ts";
 import { createHash } from "node:crypto";
 import { FsVerityHasher } from "../../lib/fsverity/digest.ts";
 import { decompress } from "../../lib/oci/decompress.ts";
 import { readFileChunks, readTar } from "../../lib/tar/mod.ts";
 import { createLoopFs } from "../../tests/helpers/fs.ts";
 import { debianLayout } from "./debian.ts";
-import { bestInTurns, bootcfsArgv, measure, type Measurement, onFreshExt4 } from "./measure.ts";
+import { bestInTurns, measure, type Measurement, onFreshExt4 } from "./measure.ts";
 import type { BenchSection } from "./row.ts";
 
 async function* hashed(src: AsyncIterable<Uint8Array>, h: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
@@ -64,7 +65,7 @@ async function unpack(layout: string, dest: string): Promise<void> {
  * whose image lives in `dir`; then the no-op re-import.
  */
 async function importVsReferences(layout: string, mib: number, dir?: string) {
-  const [bin, pre] = bootcfsArgv();
+  const [bin, pre] = bootcfsCommand([]);
   const sizeMiB = Math.max(3072, Math.ceil(mib * 3));
   const onFreshFs = <T>(f: (mnt: string) => Promise<T>) => onFreshExt4(sizeMiB, f, dir);
   const ociPull = (repo: string, name: string) =>

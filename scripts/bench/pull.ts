@@ -5,12 +5,13 @@
  * re-pull; and the unified path on xfs (podman into bootcfs's store, then the reflinked import),
  * with the bytes the import wrote. Needs root (loop mounts, overlay storage).
  */
+import { bootcfsCommand } from "../../tests/helpers/cli.ts";
 import { storePodman, unifiedStore } from "../../lib/podman/unified.ts";
 import { Repository } from "../../lib/repository/mod.ts";
 import { createLoopFs, run } from "../../tests/helpers/fs.ts";
 import { startRegistry } from "../../tests/helpers/rig.ts";
 import { debianLayout } from "./debian.ts";
-import { best, bestInTurns, bootcfsArgv, measure, type Measurement, onFreshExt4 } from "./measure.ts";
+import { best, bestInTurns, measure, type Measurement, onFreshExt4 } from "./measure.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
 
 function initRepo(path: string): void {
@@ -86,7 +87,7 @@ export const bench: BenchSection = async (scratch) => {
   const { layout, files, mib } = await debianLayout();
   const ref = `${reg.host}/bench/pull:1`;
   await run("skopeo", ["copy", "--dest-tls-verify=false", `oci:${layout}:bench`, `docker://${ref}`]);
-  const [bin, pre] = bootcfsArgv();
+  const [bin, pre] = bootcfsCommand([]);
   const pull = (root: string, ...extra: string[]) =>
     measure(bin, [...pre, "--root", root, "--insecure", "--quiet", "pull", ref, "--tls-verify=false", ...extra]);
   const rows: BenchRow[] = [];

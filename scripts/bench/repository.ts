@@ -4,7 +4,8 @@
  * (2) `bootcfs repo gc` over a repository of many objects, half of them live through streams.
  * Sizes: `BENCH_REPO_BYTES` (default 1 GiB), `BENCH_GC_OBJECTS` (default 200000).
  */
-import { best, bootcfsArgv, measure, writeRandomFile } from "./measure.ts";
+import { bootcfsCommand } from "../../tests/helpers/cli.ts";
+import { best, measure, writeRandomFile } from "./measure.ts";
 import type { BenchRow, BenchSection } from "./row.ts";
 import { type ObjectId, Repository } from "../../lib/repository/mod.ts";
 
@@ -95,7 +96,7 @@ async function gcRows(scratch: string): Promise<BenchRow[]> {
   }
   repo.sync(); // on disk, as in a real repository, not dirty in the page cache
   repo.close();
-  const [bin, pre] = bootcfsArgv();
+  const [bin, pre] = bootcfsCommand([]);
   const gcArgs = [...pre, "--repo", path, "repo", "gc", "--json"];
   const dry = await measure(bin, [...gcArgs, "--dry-run"]);
   const m = await measure(bin, gcArgs);

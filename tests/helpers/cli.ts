@@ -2,11 +2,7 @@
  * Runs bootcfs as a separate process, the way a user does: the compiled binary when
  * `$BOOTCFS_BIN` names one, else `deno run main.ts` (both must behave the same).
  */
-import { REPO_ROOT } from "./paths.ts";
-import { V8_FLAGS as BOOTCFS_V8_FLAGS } from "../../lib/runtime/v8_flags.ts";
-
-/** The V8 flags the `bootcfs` task and the compiled binary use. */
-export const V8_FLAGS = `--v8-flags=${BOOTCFS_V8_FLAGS}`;
+import { selfCommand } from "../../lib/runtime/self.ts";
 
 /** What a finished bootcfs process left behind. */
 export interface CliResult {
@@ -15,12 +11,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The program and arguments that run `bootcfs ...args`: the compiled binary, or `deno run main.ts`. */
+/**
+ * The program and arguments that run `bootcfs ...args`: the compiled binary, or `deno run main.ts`
+ * with the flags of the `bootcfs` task (as the finalize unit runs it: lib/runtime/self.ts).
+ */
 export function bootcfsCommand(args: string[]): [string, string[]] {
   const bin = Deno.env.get("BOOTCFS_BIN");
-  return bin
-    ? [bin, args]
-    : [Deno.execPath(), ["run", "--allow-all", "--quiet", V8_FLAGS, `${REPO_ROOT}/main.ts`, ...args]];
+  if (bin) return [bin, args];
+  const [cmd, ...pre] = selfCommand(Deno.execPath(), new URL("../../main.ts", import.meta.url).href);
+  return [cmd, [...pre, ...args]];
 }
 
 /** Starts `bootcfs ...args` without waiting, stderr (and by default stdout) piped: for tests that interrupt it. */
